@@ -30,7 +30,8 @@ try
     var manager = services.GetRequiredService<TenancyManager>();
     await manager.CreateTenantAsync("bench", new UsageLimits { RequestsPerMinute = long.MaxValue / 2, ConcurrentRequests = 1000 }, "bench", CancellationToken.None);
     var (_, secret) = await manager.CreateKeyAsync(
-        new NewApiKey("bench", "bench", [MaasScopes.Infer, MaasScopes.ModelsRead], ["*"], null, new UsageLimits { RequestsPerMinute = long.MaxValue / 2, TokensPerMinute = long.MaxValue / 2 }, "bench"),
+        new NewApiKey("bench", "bench", [MaasScopes.Infer, MaasScopes.ModelsRead], ["*"], null,
+            new UsageLimits { RequestsPerMinute = long.MaxValue / 2, TokensPerMinute = long.MaxValue / 2 }, "bench"),
         CancellationToken.None);
 
     var endpoint = services.GetRequiredService<EndpointDataSource>().Endpoints

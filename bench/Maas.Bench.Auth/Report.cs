@@ -27,10 +27,12 @@ internal static class Report
         text.AppendLine("| --- | ---: | ---: | ---: |");
         Row("gate + no-op endpoint", gate);
         Row("no-op endpoint alone", bare);
-        text.AppendLine(CultureInfo.InvariantCulture, $"| **added by the gate** | **{Percentiles.Of(gate, 0.5) - Percentiles.Of(bare, 0.5):0.00}** | {Percentiles.Of(gate, 0.9) - Percentiles.Of(bare, 0.9):0.00} | {Percentiles.Of(gate, 0.99) - Percentiles.Of(bare, 0.99):0.00} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| **added by the gate** | **{Percentiles.Of(gate, 0.5) - Percentiles.Of(bare, 0.5):0.00}** | " +
+            $"{Percentiles.Of(gate, 0.9) - Percentiles.Of(bare, 0.9):0.00} | {Percentiles.Of(gate, 0.99) - Percentiles.Of(bare, 0.99):0.00} |");
         return text.ToString();
 
         void Row(string name, double[] values) =>
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Percentiles.Of(values, 0.5):0.00} | {Percentiles.Of(values, 0.9):0.00} | {Percentiles.Of(values, 0.99):0.00} |");
+            text.AppendLine(CultureInfo.InvariantCulture,
+            $"| {name} | {Percentiles.Of(values, 0.5):0.00} | {Percentiles.Of(values, 0.9):0.00} | {Percentiles.Of(values, 0.99):0.00} |");
     }
 }

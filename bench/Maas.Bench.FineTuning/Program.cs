@@ -119,7 +119,8 @@ try
         if (last && !closed)
         {
             theirWindows = int.Parse(m.Groups[2].Value, invariant); // its datapoints: windows at a stride of half a window
-            theirs.Add((double.Parse(m.Groups[3].Value, invariant), (int.Parse(m.Groups[4].Value, invariant) * 3600) + (int.Parse(m.Groups[5].Value, invariant) * 60) + int.Parse(m.Groups[6].Value, invariant)));
+            theirs.Add((double.Parse(m.Groups[3].Value, invariant),
+                (int.Parse(m.Groups[4].Value, invariant) * 3600) + (int.Parse(m.Groups[5].Value, invariant) * 60) + int.Parse(m.Groups[6].Value, invariant)));
         }
 
         closed = last;
@@ -135,16 +136,21 @@ try
     var oursRate = result.Windows * (double)Window / oursEpoch;
     var theirsRate = theirWindows * (double)Window / theirsEpoch;
     var report = new StringBuilder();
-    report.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores (load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]} at the end: a busy machine), {Threads} threads each, one run of each, {(llamaFirst ? "llama-finetune" : "MaaS")} first.");
-    report.AppendLine(invariant, $"Base: {Path.GetFileName(basePath)} converted to F32; {chatCount} chats ({textTokens} tokens as one text), {epochs} epochs, {Window}-token windows, one AdamW step per window, learning rate {LearningRate.ToString(invariant)}, no weight decay.");
+    report.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores (load average " +
+        $"{File.ReadAllText("/proc/loadavg").Split(' ')[0]} at the end: a busy machine), {Threads} threads each, one run of each, " +
+        $"{(llamaFirst ? "llama-finetune" : "MaaS")} first.");
+    report.AppendLine(invariant, $"Base: {Path.GetFileName(basePath)} converted to F32; {chatCount} chats ({textTokens} tokens as one text), {epochs} epochs, {Window}-token " +
+        $"windows, one AdamW step per window, learning rate {LearningRate.ToString(invariant)}, no weight decay.");
     report.AppendLine();
     report.AppendLine("| | windows / epoch | s / epoch (training) | window tokens / s | final training loss | wall s (load, train, save) |");
     report.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
-    report.AppendLine(invariant, $"| MaaS (`LlamaFineTuner`, assistant tokens only) | {result.Windows} | {oursEpoch:0.00} | {oursRate:0} | {ours[^1].TrainingLoss:0.0000} | {oursWall:0.0} |");
+    report.AppendLine(invariant, $"| MaaS (`LlamaFineTuner`, assistant tokens only) | {result.Windows} | {oursEpoch:0.00} | {oursRate:0} | " +
+        $"{ours[^1].TrainingLoss:0.0000} | {oursWall:0.0} |");
     report.AppendLine(invariant, $"| llama-finetune (every token) | {theirWindows} | {theirsEpoch:0.00} | {theirsRate:0} | {theirs[^1].Loss:0.0000} | {theirsWall:0.0} |");
     report.AppendLine(invariant, $"| ratio MaaS / llama-finetune | | {oursEpoch / theirsEpoch:0.00} | {oursRate / theirsRate:0.00} | | {oursWall / theirsWall:0.00} |");
     report.AppendLine();
-    report.AppendLine(invariant, $"Per epoch, MaaS: {string.Join(", ", ours.Select(e => $"{e.Seconds:0.00} s loss {e.TrainingLoss:0.000}"))}; llama-finetune: {string.Join(", ", theirs.Select(e => $"{e.Seconds} s loss {e.Loss:0.000}"))} (its times are whole seconds).");
+    report.AppendLine(invariant, $"Per epoch, MaaS: {string.Join(", ", ours.Select(e => $"{e.Seconds:0.00} s loss {e.TrainingLoss:0.000}"))}; llama-finetune: " +
+        $"{string.Join(", ", theirs.Select(e => $"{e.Seconds} s loss {e.Loss:0.000}"))} (its times are whole seconds).");
     var table = report.ToString();
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
     File.WriteAllText(output, table);

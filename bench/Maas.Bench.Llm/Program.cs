@@ -5,9 +5,9 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server --engine-log --defaults]
-// Logs go to ~/.cache/maas/bench: llama-server.log, maas.log and maas-other.log, maas-other2.log, ... (--engine-log: with each request's
-// timeline in the engine and the host prompt cache's saves and restores, the engine's Debug lines).
+// dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick
+// --no-write --no-llama-server --engine-log --defaults] Logs go to ~/.cache/maas/bench: llama-server.log, maas.log and maas-other.log, maas-other2.log, ... (--engine-log: with
+// each request's timeline in the engine and the host prompt cache's saves and restores, the engine's Debug lines).
 if (args is [MaasProcess.ServeCommand, ..])
 {
     await MaasProcess.ServeAsync(args[1..]);
@@ -25,7 +25,8 @@ var defaults = argsList.Contains("--defaults");
 var slots = defaults ? new Maas.Core.Llm.LlmServingOptions().Slots : 16;
 var contextPerSlot = 2048;
 var repoRoot = FindRepoRoot();
-var cache = Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "maas", "bench");
+var cache = Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x
+    : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "maas", "bench");
 Directory.CreateDirectory(cache);
 
 // 1. The model: written by our own GGUF writer, Q8_0, reused across runs.
@@ -197,7 +198,8 @@ foreach (var (name, concurrency, requests, system) in scenarios)
                 _ => await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests)),
             };
             r = r with { CpuSeconds = (cpu() - cpuBefore).TotalSeconds };
-            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token"
+            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached " +
+                $"{r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token"
                 + (r.Failed == 0 ? "" : $", {r.Failed} FAILED (first: {r.Samples.First(x => x.Failed).Error})")
                 + (r.Turns.Count == 0 ? "" : "; TTFT p50 by turn: " + string.Join(", ", r.Turns.Select(t => $"{t}: {r.TtftP50OfTurn(t):F0} ms (cached {r.CachedOfTurn(t):F0})"))));
             perServer[server].Add(r);
@@ -240,9 +242,11 @@ foreach (var dir in others.Select(x => x.Dir).Prepend(dataDir).Where(Directory.E
 }
 
 var setup = defaults
-    ? "Each server with its own defaults (neither given slots, context, threads or batch): MaaS as `Maas:Llm` defaults it, llama-server as its command line does (its log, llama-server.log, says what it chose). "
+    ? "Each server with its own defaults (neither given slots, context, threads or batch): MaaS as `Maas:Llm` defaults it, llama-server as its command line does (its log, " +
+        "llama-server.log, says what it chose). "
     : null;
-var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end", args, setup);
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end", args,
+    setup);
 Console.WriteLine(section);
 if (!argsList.Contains("--no-write") && !defaults)
 {
@@ -252,7 +256,8 @@ if (!argsList.Contains("--no-write") && !defaults)
 
 static async Task RegisterAsync(HttpClient http, string baseUrl, string name, string path)
 {
-    using var create = await http.PostAsync(baseUrl + "/api/v1/models", new StringContent($$"""{"name":"{{name}}","task":"text-generation"}""", System.Text.Encoding.UTF8, "application/json"));
+    using var create = await http.PostAsync(baseUrl + "/api/v1/models",
+        new StringContent($$"""{"name":"{{name}}","task":"text-generation"}""", System.Text.Encoding.UTF8, "application/json"));
     create.EnsureSuccessStatusCode();
     await using var file = File.OpenRead(path);
     using var content = new StreamContent(file);

@@ -26,9 +26,13 @@ internal static class LlamaQuantizeComparison
         {
             var source = Path.Combine(folder, "llama.gguf");
             WriteSource(source);
-            text.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, {threads} quantiser threads, median of {runs} interleaved runs each (the order rotates every run); source: generated Llama 512x4 (F32, {new FileInfo(source).Length} bytes). Wall seconds include starting the tools' processes; CPU seconds are user + system time of all threads (MaaS: its whole process during the call; the tools: perf stat's task-clock{(File.Exists(Perf) ? "" : ", not measured: perf is not installed")}). Size, tensor types and perplexity are against {tools[0].Label}.");
+            text.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, {threads} quantiser threads, median of {runs} " +
+                $"interleaved runs each (the order rotates every run); source: generated Llama 512x4 (F32, {new FileInfo(source).Length} bytes). Wall seconds include starting " +
+                $"the tools' processes; CPU seconds are user + system time of all threads (MaaS: its whole process during the call; the tools: perf stat's " +
+                $"task-clock{(File.Exists(Perf) ? "" : ", not measured: perf is not installed")}). Size, tensor types and perplexity are against {tools[0].Label}.");
             text.AppendLine();
-            text.AppendLine("| type | MaaS wall s / CPU s | " + string.Join(" | ", tools.Select(t => $"{t.Label} wall s / CPU s | MaaS / {t.Label} wall / CPU")) + " | size ratio | same tensor types | perplexity ratio |");
+            text.AppendLine("| type | MaaS wall s / CPU s | " + string.Join(" | ", tools.Select(t => $"{t.Label} wall s / CPU s | MaaS / {t.Label} wall / CPU")) +
+                " | size ratio | same tensor types | perplexity ratio |");
             text.AppendLine("| --- | ---: | " + string.Join(" | ", tools.Select(_ => "---: | ---:")) + " | ---: | --- | ---: |");
             foreach (var type in new[] { "q8_0", "q6_k", "q4_k_m", "q4_0" })
             {
@@ -63,7 +67,8 @@ internal static class LlamaQuantizeComparison
                     var (w, c) = (Median(times[k].Select(t => t.Wall)), Median(times[k].Select(t => t.Cpu)));
                     return string.Create(invariant, $"{w:0.000} / {c:0.000} | {mw / w:0.00} / {mc / c:0.00}");
                 }));
-                text.AppendLine(invariant, $"| {type} | {mw:0.000} / {mc:0.000} | {columns} | {(double)ms / ls:0.0000} | {(sameTypes ? "yes" : "no")} | {pOurs / pTheirs:0.0000} |");
+                text.AppendLine(invariant, $"| {type} | {mw:0.000} / {mc:0.000} | {columns} | {(double)ms / ls:0.0000} | {(sameTypes ? "yes" : "no")} | " +
+                    $"{pOurs / pTheirs:0.0000} |");
                 Console.Error.WriteLine($"{type} done");
             }
 
@@ -77,7 +82,17 @@ internal static class LlamaQuantizeComparison
 
     /// <summary>Writes the generated Llama (512 wide, 4 layers, F32) the comparison quantises.</summary>
     public static void WriteSource(string path) =>
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 512, BlockCount = 4, HeadCount = 8, KeyValueHeadCount = 4, FeedForwardLength = 1536, VocabularySize = 4000, ContextLength = 2048, WeightStd = 0.05f });
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
+        {
+            EmbeddingLength = 512,
+            BlockCount = 4,
+            HeadCount = 8,
+            KeyValueHeadCount = 4,
+            FeedForwardLength = 1536,
+            VocabularySize = 4000,
+            ContextLength = 2048,
+            WeightStd = 0.05f
+        });
 
     // perf stat counts a child's CPU time (all its threads) precisely; on a busy machine wall time is mostly waiting.
     private const string Perf = "/usr/bin/perf";
@@ -99,7 +114,8 @@ internal static class LlamaQuantizeComparison
         var counted = File.Exists(Perf);
         var stat = Path.Combine(Path.GetDirectoryName(output)!, "perf-stat.txt");
         var info = new ProcessStartInfo(counted ? Perf : tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (counted ? new[] { "stat", "-x", ",", "-e", "task-clock", "-o", stat, "--", tool } : []).Concat([source, output, type.ToUpperInvariant(), threads.ToString(CultureInfo.InvariantCulture)]))
+        foreach (var arg in (counted ? new[] { "stat", "-x", ",", "-e", "task-clock", "-o", stat, "--", tool } : []).Concat(
+            [source, output, type.ToUpperInvariant(), threads.ToString(CultureInfo.InvariantCulture)]))
         {
             info.ArgumentList.Add(arg);
         }

@@ -51,9 +51,12 @@ string F(double v, string format = "0.###") => double.IsFinite(v) ? v.ToString(f
 
 try
 {
-    text.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, .NET {Environment.Version}, ONNX Runtime CPU, one intra-op thread per session; 200 interleaved timed calls at batch 1 and 200 at the throughput batch ({ThroughputBatch} where the batch dimension is open, else 1), 16 seeded sample inputs.");
+    text.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Environment.ProcessorCount} cores, .NET {Environment.Version}, ONNX Runtime CPU, one intra-op thread " +
+        $"per session; 200 interleaved timed calls at batch 1 and 200 at the throughput batch ({ThroughputBatch} where the batch dimension is open, else 1), " +
+        $"16 seeded sample inputs.");
     text.AppendLine();
-    text.AppendLine("| model | method | size bytes | size ratio | p50 ms (source) | p50 ms | throughput batch | items/s (source) | items/s | throughput ratio | max abs diff | mean abs diff (relative) | top-1 agreement |");
+    text.AppendLine("| model | method | size bytes | size ratio | p50 ms (source) | p50 ms | throughput batch | items/s (source) | items/s | throughput ratio | max abs diff | " +
+        "mean abs diff (relative) | top-1 agreement |");
     text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     var mlp = Path.Combine(folder, "mlp.onnx");
     OnnxModelWriter.Mlp(512, [1024, 1024], 10, seed: 7, softmax: true).Save(mlp);
@@ -71,7 +74,8 @@ try
     foreach (var (name, source) in models)
     {
         var pictures = name.StartsWith("UltraFace", StringComparison.Ordinal);
-        foreach (var method in new[] { "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static minmax", "onnx-int4 32", "onnx-optimize extended", "prune-magnitude 0.5", "prune-structured 0.25" })
+        foreach (var method in new[] { "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static minmax", "onnx-int4 32", "onnx-optimize extended", "prune-magnitude 0.5",
+            "prune-structured 0.25" })
         {
             var output = Path.Combine(folder, $"{Path.GetFileNameWithoutExtension(source)}-{method.Replace(' ', '-')}.onnx");
             if (method.StartsWith("onnx-optimize", StringComparison.Ordinal))
@@ -113,7 +117,10 @@ try
 
             var size = new FileInfo(output).Length;
             var sourceSize = new FileInfo(source).Length;
-            text.AppendLine(invariant, $"| {name} | {method}{(heldOut is null ? "" : $" (compared on {heldOut.Length} held-out pictures)")} | {size} | {F((double)size / sourceSize)} | {F(c.SourceLatencyP50Ms, "0.000")} | {F(c.LatencyP50Ms, "0.000")} | {c.ThroughputBatch} | {F(c.SourceThroughputPerSecond, "0")} | {F(c.ThroughputPerSecond, "0")} | {F(c.ThroughputPerSecond / c.SourceThroughputPerSecond, "0.00")} | {F(c.MaxAbsDiff, "0.####E+0")} | {F(c.MeanAbsDiff, "0.####E+0")} ({F(c.MeanAbsDiff / c.SourceMeanAbs, "0.####")}) | {(c.Top1Agreement is { } t ? F(t) : "-")} |");
+            text.AppendLine(invariant, $"| {name} | {method}{(heldOut is null ? "" : $" (compared on {heldOut.Length} held-out pictures)")} | {size} | " +
+                $"{F((double)size / sourceSize)} | {F(c.SourceLatencyP50Ms, "0.000")} | {F(c.LatencyP50Ms, "0.000")} | {c.ThroughputBatch} | " +
+                $"{F(c.SourceThroughputPerSecond, "0")} | {F(c.ThroughputPerSecond, "0")} | {F(c.ThroughputPerSecond / c.SourceThroughputPerSecond, "0.00")} | " +
+                $"{F(c.MaxAbsDiff, "0.####E+0")} | {F(c.MeanAbsDiff, "0.####E+0")} ({F(c.MeanAbsDiff / c.SourceMeanAbs, "0.####")}) | {(c.Top1Agreement is { } t ? F(t) : "-")} |");
             Console.Error.WriteLine($"{name} {method} done");
         }
     }
@@ -124,9 +131,11 @@ try
         var source = models.First(m => m.Name.StartsWith("UltraFace", StringComparison.Ordinal)).Path;
         var heldOut = UltraFacePictures.HeldOut(shared);
         text.AppendLine();
-        text.AppendLine(invariant, $"UltraFace on {heldOut.Length} held-out pictures made from the sample photo (as it is, brighter, a centre crop; calibration used the photo mirrored, darker and two corner crops): faces above 0.7 after suppression at IoU 0.3.");
+        text.AppendLine(invariant, $"UltraFace on {heldOut.Length} held-out pictures made from the sample photo (as it is, brighter, a centre crop; calibration used the photo " +
+            $"mirrored, darker and two corner crops): faces above 0.7 after suppression at IoU 0.3.");
         text.AppendLine();
-        text.AppendLine("| method | p50 ms (source) | p50 ms | p50 ms (float reference, interleaved) | p50 ms (this, interleaved) | ratio to float | mean abs diff (relative) | top-1 agreement | faces (source) | faces | source faces matched at IoU >= 0.9 | smallest IoU of a matched face |");
+        text.AppendLine("| method | p50 ms (source) | p50 ms | p50 ms (float reference, interleaved) | p50 ms (this, interleaved) | ratio to float | mean abs diff (relative) | " +
+            "top-1 agreement | faces (source) | faces | source faces matched at IoU >= 0.9 | smallest IoU of a matched face |");
         text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |");
 
         // The source lists its weights as graph inputs, which keeps ONNX Runtime from treating them as constants; every
@@ -140,7 +149,11 @@ try
 
             // The speed that matters: against the float model without weight inputs, timed in turns in one run.
             var r = OnnxComparison.Compare(reference, output, heldOut.Length, 1234, 200, CancellationToken.None, i => [OnnxTensor.Create(heldOut[i], 1, 3, 240, 320)]);
-            text.AppendLine(invariant, $"| {method} | {F(c.SourceLatencyP50Ms, "0.000")} | {F(c.LatencyP50Ms, "0.000")} | {F(r.SourceLatencyP50Ms, "0.000")} | {F(r.LatencyP50Ms, "0.000")} | {F(r.LatencyP50Ms / r.SourceLatencyP50Ms, "0.00")} | {F(c.MeanAbsDiff, "0.####E+0")} ({F(c.MeanAbsDiff / c.SourceMeanAbs, "0.####")}) | {(c.Top1Agreement is { } t ? F(t) : "-")} | {string.Join(" / ", faces.Select(f => f.Source))} | {string.Join(" / ", faces.Select(f => f.Candidate))} | {faces.Sum(f => f.Matched)} of {faces.Sum(f => f.Source)} | {F(faces.Min(f => f.MinMatchedIou), "0.000")} |");
+            text.AppendLine(invariant, $"| {method} | {F(c.SourceLatencyP50Ms, "0.000")} | {F(c.LatencyP50Ms, "0.000")} | {F(r.SourceLatencyP50Ms, "0.000")} | " +
+                $"{F(r.LatencyP50Ms, "0.000")} | {F(r.LatencyP50Ms / r.SourceLatencyP50Ms, "0.00")} | {F(c.MeanAbsDiff, "0.####E+0")} " +
+                $"({F(c.MeanAbsDiff / c.SourceMeanAbs, "0.####")}) | {(c.Top1Agreement is { } t ? F(t) : "-")} | {string.Join(" / ", faces.Select(f => f.Source))} | " +
+                $"{string.Join(" / ", faces.Select(f => f.Candidate))} | {faces.Sum(f => f.Matched)} of {faces.Sum(f => f.Source)} | " +
+                $"{F(faces.Min(f => f.MinMatchedIou), "0.000")} |");
         }
     }
 
@@ -153,10 +166,21 @@ try
     }
 
     text.AppendLine();
-    text.AppendLine("| model | type | size bytes | size ratio | perplexity (source) | perplexity | prompt tok/s (source) | prompt tok/s | generation tok/s (source) | generation tok/s |");
+    text.AppendLine("| model | type | size bytes | size ratio | perplexity (source) | perplexity | prompt tok/s (source) | prompt tok/s | generation tok/s " +
+        "(source) | generation tok/s |");
     text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     var llama = Path.Combine(folder, "llama.gguf");
-    GgufLlamaModelFactory.Write(llama, GgufLlamaModelOptions.Demo with { EmbeddingLength = 512, BlockCount = 4, HeadCount = 8, KeyValueHeadCount = 4, FeedForwardLength = 1536, VocabularySize = 4000, ContextLength = 2048, WeightStd = 0.05f });
+    GgufLlamaModelFactory.Write(llama, GgufLlamaModelOptions.Demo with
+    {
+        EmbeddingLength = 512,
+        BlockCount = 4,
+        HeadCount = 8,
+        KeyValueHeadCount = 4,
+        FeedForwardLength = 1536,
+        VocabularySize = 4000,
+        ContextLength = 2048,
+        WeightStd = 0.05f
+    });
     var llms = new List<(string Name, string Path)> { ("generated Llama 512x4 (F32)", llama) };
     if (File.Exists(Path.Combine(shared, "llama-2-tiny-random.gguf")))
     {
@@ -172,7 +196,9 @@ try
             LlamaQuantizer.Quantize(source, output, new LlamaQuantizeOptions { FileType = GgufQuantTypes.ByName[type], Threads = 2, AllowRequantize = true });
             var after = LlmMeasurement.Measure(output, HeldOutText.Passage, 2, CancellationToken.None);
             var size = new FileInfo(output).Length;
-            text.AppendLine(invariant, $"| {name} | {type} | {size} | {F((double)size / new FileInfo(source).Length)} | {F(before.Perplexity, "0.##")} | {F(after.Perplexity, "0.##")} | {F(before.PromptTokensPerSecond, "0")} | {F(after.PromptTokensPerSecond, "0")} | {F(before.GenerationTokensPerSecond, "0")} | {F(after.GenerationTokensPerSecond, "0")} |");
+            text.AppendLine(invariant, $"| {name} | {type} | {size} | {F((double)size / new FileInfo(source).Length)} | {F(before.Perplexity, "0.##")} | " +
+                $"{F(after.Perplexity, "0.##")} | {F(before.PromptTokensPerSecond, "0")} | {F(after.PromptTokensPerSecond, "0")} | {F(before.GenerationTokensPerSecond, "0")} | " +
+                $"{F(after.GenerationTokensPerSecond, "0")} |");
             Console.Error.WriteLine($"{name} {type} done");
         }
     }
@@ -190,7 +216,8 @@ finally
 static int StaticInt8(string source, OnnxGraph graph, (float[] Values, long[] Shape)[] inputs)
 {
     var name = graph.Graph.Input[0].Name;
-    var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), inputs.Select(i => new[] { new KeyValuePair<string, OnnxTensor>(name, OnnxTensor.Create(i.Values, i.Shape)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
+    var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph),
+        inputs.Select(i => new[] { new KeyValuePair<string, OnnxTensor>(name, OnnxTensor.Create(i.Values, i.Shape)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
     var q = OnnxStaticQuantizer.Rewrite(graph, ranges);
     return q.MatMulsQuantized + q.GemmsQuantized + q.ConvsQuantized;
 }

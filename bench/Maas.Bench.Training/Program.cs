@@ -18,14 +18,27 @@ if (!File.Exists(Path.Combine(data, "train-images-idx3-ubyte.gz")))
 
 var (trainImages, trainLabels) = Idx.Read(data, "train", settings.TrainLimit);
 var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
-Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
+Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} " +
+    $"threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false, bool dataParallel = true, bool padGathered = true, bool quadrants = true)
+(List<GgmlEpoch> Epochs, double Accuracy,
+    double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false, bool dataParallel = true, bool padGathered = true, bool quadrants = true)
 {
     using var self = Process.GetCurrentProcess();
     var cpu = self.TotalProcessorTime;
-    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns, PadContraction = padContraction, DataParallel = dataParallel, PadGatheredContraction = padGathered, PoolByQuadrants = quadrants };
+    var options = new GgmlTrainingOptions
+    {
+        BatchSize = settings.Batch,
+        Threads = settings.Threads,
+        LearningRate = settings.LearningRate,
+        Seed = 42,
+        GatherColumns = gatherColumns,
+        PadContraction = padContraction,
+        DataParallel = dataParallel,
+        PadGatheredContraction = padGathered,
+        PoolByQuadrants = quadrants
+    };
     var epochs = new List<GgmlEpoch>();
     using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
     var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
@@ -33,7 +46,8 @@ Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels
     {
         var epoch = network.TrainEpoch(trainImages, trainLabels, rows, CancellationToken.None);
         epochs.Add(epoch);
-        Console.WriteLine($"  {label} epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on {epoch.Threads} of {settings.Threads} threads at the end");
+        Console.WriteLine($"  {label} epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on " +
+            $"{epoch.Threads} of {settings.Threads} threads at the end");
     }
 
     self.Refresh();
@@ -96,7 +110,8 @@ var pool2d = CompareWith(settings.ComparePool2d, () => TrainMaas(gatherColumns: 
 var script = Path.Combine(AppContext.BaseDirectory, "torch_fashion.py");
 var interpreter = Environment.GetEnvironmentVariable("MAAS_BENCH_PYTHON") is { Length: > 0 } chosen ? chosen : "/usr/bin/python3";
 var start = new ProcessStartInfo(interpreter) { RedirectStandardOutput = true, RedirectStandardError = true };
-foreach (var a in new[] { script, "--data", data, "--epochs", $"{settings.Epochs}", "--batch", $"{settings.Batch}", "--threads", $"{settings.Threads}", "--lr", settings.LearningRate.ToString(CultureInfo.InvariantCulture), "--train-limit", $"{settings.TrainLimit}" })
+foreach (var a in new[] { script, "--data", data, "--epochs", $"{settings.Epochs}", "--batch", $"{settings.Batch}", "--threads", $"{settings.Threads}", "--lr",
+    settings.LearningRate.ToString(CultureInfo.InvariantCulture), "--train-limit", $"{settings.TrainLimit}" })
 {
     start.ArgumentList.Add(a);
 }
@@ -112,7 +127,8 @@ if (python.ExitCode != 0)
 }
 
 var torch = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
-var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, CpuSeconds: (double)e["cpu_seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
+var torchEpochs = torch["epochs"]!.AsArray()
+    .Select(e => (Seconds: (double)e!["seconds"]!, CpuSeconds: (double)e["cpu_seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
 foreach (var (e, i) in torchEpochs.Select((e, i) => (e, i)))
 {
     Console.WriteLine($"  torch epoch {i + 1}: {e.Seconds:F1} s, {e.Images / e.Seconds:F0} images/s, loss {e.Loss:F4}");
@@ -186,31 +202,36 @@ Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x
 if (im2col is { } earlier)
 {
     var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (earlier.Epochs.Sum(e => e.Examples) / earlier.CpuSeconds);
-    Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+    Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x (images per CPU " +
+        $"second: {cpuRatio:F2}x)");
 }
 
 if (padded is { } wideRatio)
 {
     var cpuRatio = wideRatio.Epochs.Sum(e => e.Examples) / wideRatio.CpuSeconds / (maasEpochs.Sum(e => e.Examples) / maasCpu);
-    Console.WriteLine($"MaaS padded / PyTorch: {Rate(wideRatio.Epochs) / torchRate:F2}x; padded / default: {Rate(wideRatio.Epochs) / maasRate:F2}x (images per CPU second: {cpuRatio:F2}x)");
+    Console.WriteLine($"MaaS padded / PyTorch: {Rate(wideRatio.Epochs) / torchRate:F2}x; padded / default: {Rate(wideRatio.Epochs) / maasRate:F2}x (images per CPU " +
+        $"second: {cpuRatio:F2}x)");
 }
 
 if (unpadded is { } narrowRatio)
 {
     var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (narrowRatio.Epochs.Sum(e => e.Examples) / narrowRatio.CpuSeconds);
-    Console.WriteLine($"MaaS unpadded gather / PyTorch: {Rate(narrowRatio.Epochs) / torchRate:F2}x; default / unpadded: {maasRate / Rate(narrowRatio.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+    Console.WriteLine($"MaaS unpadded gather / PyTorch: {Rate(narrowRatio.Epochs) / torchRate:F2}x; default / unpadded: {maasRate / Rate(narrowRatio.Epochs):F2}x (images per " +
+        $"CPU second: {cpuRatio:F2}x)");
 }
 
 if (pool2d is { } poolRatio)
 {
     var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (poolRatio.Epochs.Sum(e => e.Examples) / poolRatio.CpuSeconds);
-    Console.WriteLine($"MaaS pool_2d / PyTorch: {Rate(poolRatio.Epochs) / torchRate:F2}x; default / pool_2d: {maasRate / Rate(poolRatio.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+    Console.WriteLine($"MaaS pool_2d / PyTorch: {Rate(poolRatio.Epochs) / torchRate:F2}x; default / pool_2d: {maasRate / Rate(poolRatio.Epochs):F2}x (images per CPU " +
+        $"second: {cpuRatio:F2}x)");
 }
 
 if (whole is { } wholeRatio)
 {
     var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (wholeRatio.Epochs.Sum(e => e.Examples) / wholeRatio.CpuSeconds);
-    Console.WriteLine($"MaaS whole batch / PyTorch: {Rate(wholeRatio.Epochs) / torchRate:F2}x; halves / whole batch: {maasRate / Rate(wholeRatio.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+    Console.WriteLine($"MaaS whole batch / PyTorch: {Rate(wholeRatio.Epochs) / torchRate:F2}x; halves / whole batch: {maasRate / Rate(wholeRatio.Epochs):F2}x (images per CPU " +
+        $"second: {cpuRatio:F2}x)");
 }
 
 if (settings.Output is { } path)
@@ -233,7 +254,8 @@ static int ArgMax(ReadOnlySpan<float> scores)
 }
 
 /// <summary>The benchmark's command line.</summary>
-internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded, bool CompareWholeBatch, bool CompareUnpaddedGather, bool ComparePool2d)
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded,
+    bool CompareWholeBatch, bool CompareUnpaddedGather, bool ComparePool2d)
 {
     public static Settings Parse(string[] args)
     {

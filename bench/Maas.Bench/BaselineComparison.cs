@@ -83,7 +83,8 @@ internal static class BaselineComparison
             {
                 var (workload, build, clients, call, cpu) = modes[i];
                 var m = await LoadGenerator.RunAsync($"{workload} [{build}]", clients, options.Seconds, call, serverCpu: cpu);
-                Console.WriteLine($"  round {r + 1}: {m.Mode,-52} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  cpu {m.ServerCpuUsPerCall,7:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                Console.WriteLine($"  round {r + 1}: {m.Mode,-52} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  cpu {m.ServerCpuUsPerCall,7:0.0} " +
+                    $"us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
                 rounds.Add((r, workload, build, m));
             }
         }
@@ -99,7 +100,8 @@ internal static class BaselineComparison
         md.AppendLine(Begin);
         md.AppendLine("## This build against a baseline build (engine changes)");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Measured {now:yyyy-MM-dd HH:mm} UTC on {machine}: `dotnet run -c Release --project bench/Maas.Bench -- --only baseline --baseline {baselineDll}`, {options.Rounds} rounds of {options.Seconds:0.#} s per mode.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Measured {now:yyyy-MM-dd HH:mm} UTC on {machine}: `dotnet run -c Release --project bench/Maas.Bench -- --only baseline " +
+            $"--baseline {baselineDll}`, {options.Rounds} rounds of {options.Seconds:0.#} s per mode.");
         if (options.ServerEnvironment.Count > 0)
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"This build's server runs with {string.Join(", ", options.ServerEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`"))}.");
@@ -111,12 +113,20 @@ internal static class BaselineComparison
         md.AppendLine();
         md.AppendLine("| workload | clients | build | inferences/s | p50 ms | p99 ms | server CPU µs/call |");
         md.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
-        var json = new JsonObject { ["date"] = now.ToString("u", CultureInfo.InvariantCulture), ["machine"] = machine, ["baseline"] = baselineDll, ["seconds_per_measurement"] = options.Seconds, ["rounds"] = options.Rounds };
+        var json = new JsonObject
+        {
+            ["date"] = now.ToString("u", CultureInfo.InvariantCulture),
+            ["machine"] = machine,
+            ["baseline"] = baselineDll,
+            ["seconds_per_measurement"] = options.Seconds,
+            ["rounds"] = options.Rounds
+        };
         var list = new JsonArray();
         foreach (var group in rounds.GroupBy(r => (r.Workload, r.Build)))
         {
             var ms = group.Select(g => g.M).ToList();
-            var (rate, p50, p99, cpu) = (Median(ms.Select(m => m.PerSecond)), Median(ms.Select(m => m.P50Ms)), Median(ms.Select(m => m.P99Ms)), Median(ms.Select(m => m.ServerCpuUsPerCall)));
+            var (rate, p50, p99, cpu) = (Median(ms.Select(m => m.PerSecond)), Median(ms.Select(m => m.P50Ms)), Median(ms.Select(m => m.P99Ms)),
+                Median(ms.Select(m => m.ServerCpuUsPerCall)));
             md.AppendLine(CultureInfo.InvariantCulture, $"| {group.Key.Workload} | {ms[0].Clients} | {group.Key.Build} | {rate:0.0} | {p50:0.000} | {p99:0.000} | {cpu:0.0} |");
             list.Add(new JsonObject
             {
@@ -126,7 +136,8 @@ internal static class BaselineComparison
                 ["p50_ms"] = p50,
                 ["p99_ms"] = p99,
                 ["cpu_us_per_call"] = cpu,
-                ["rounds"] = new JsonArray([.. ms.Select(m => (JsonNode)new JsonObject { ["per_second"] = m.PerSecond, ["p50_ms"] = m.P50Ms, ["p99_ms"] = m.P99Ms, ["cpu_us_per_call"] = m.ServerCpuUsPerCall, ["errors"] = m.Errors })]),
+                ["rounds"] = new JsonArray([.. ms.Select(m => (JsonNode)new JsonObject { ["per_second"] = m.PerSecond, ["p50_ms"] = m.P50Ms, ["p99_ms"] = m.P99Ms,
+                ["cpu_us_per_call"] = m.ServerCpuUsPerCall, ["errors"] = m.Errors })]),
             });
         }
 
@@ -143,18 +154,29 @@ internal static class BaselineComparison
             // The workload's own measure (throughput, or p50 at one client) and CPU per call: neither may lose more than 3%.
             var primaryLoss = w.Primary == "p50" ? Median(p50) - 1 : 1 - Median(throughput);
             var met = primaryLoss <= 0.03 && cpu <= 1.03;
-            md.AppendLine(CultureInfo.InvariantCulture, $"- {w.Name}: throughput ratio {Median(throughput):0.000} (rounds {Join(throughput)}), p50 ratio {Median(p50):0.000} (rounds {Join(p50)}), server CPU per call ratio {cpu:0.000}: **{(met ? "no loss over 3%" : "LOSS over 3%")}** on {(w.Primary == "p50" ? "p50" : "throughput")} and CPU.");
-            verdicts.Add(new JsonObject { ["workload"] = w.Name, ["throughput_ratio"] = Median(throughput), ["p50_ratio"] = Median(p50), ["cpu_per_call_ratio"] = cpu, ["met"] = met });
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {w.Name}: throughput ratio {Median(throughput):0.000} (rounds {Join(throughput)}), p50 ratio {Median(p50):0.000} " +
+                $"(rounds {Join(p50)}), server CPU per call ratio {cpu:0.000}: **{(met ? "no loss over 3%" : "LOSS over 3%")}** on " +
+                $"{(w.Primary == "p50" ? "p50" : "throughput")} and CPU.");
+            verdicts.Add(new JsonObject
+            {
+                ["workload"] = w.Name,
+                ["throughput_ratio"] = Median(throughput),
+                ["p50_ratio"] = Median(p50),
+                ["cpu_per_call_ratio"] = cpu,
+                ["met"] = met
+            });
         }
 
         json["verdicts"] = verdicts;
         var inProcess = rounds.Where(r => r.Workload.Contains("in-process", StringComparison.Ordinal)).Select(r => r.M).ToList();
-        var served = rounds.Where(r => r.Workload.StartsWith("ultraface, REST", StringComparison.Ordinal) && r.Build == "this build").OrderBy(r => r.Round).Select(r => r.M).ToList();
+        var served = rounds.Where(r => r.Workload.StartsWith("ultraface, REST", StringComparison.Ordinal) && r.Build == "this build").OrderBy(r => r.Round).Select(r => r.M)
+            .ToList();
         if (inProcess.Count > 0 && served.Count > 0)
         {
             var perRound = served.Zip(inProcess, (s, l) => s.ServerCpuUsPerCall / l.ServerCpuUsPerCall).ToList();
             var ratio = Median(served.Select(m => m.ServerCpuUsPerCall)) / Median(inProcess.Select(m => m.ServerCpuUsPerCall));
-            md.AppendLine(CultureInfo.InvariantCulture, $"- UltraFace CPU per inference, server (this build) / in-process ONNX Runtime (the benchmark process's own CPU per run, same session settings): **{ratio:0.000}** (rounds {Join(perRound)}).");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- UltraFace CPU per inference, server (this build) / in-process ONNX Runtime (the benchmark process's own CPU per " +
+                $"run, same session settings): **{ratio:0.000}** (rounds {Join(perRound)}).");
             json["ultraface_cpu_per_inference_ratio"] = ratio;
         }
 
@@ -169,7 +191,8 @@ internal static class BaselineComparison
         {
             // A trial (--write no) leaves both the page and the reference results as they were.
             Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
-            File.WriteAllText(Path.Combine(Path.GetDirectoryName(options.JsonPath)!, "baseline-comparison.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(Path.GetDirectoryName(options.JsonPath)!, "baseline-comparison.json"),
+                json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             File.WriteAllText(options.DocsPath, updated.TrimEnd('\n') + "\n");
         }
 

@@ -15,7 +15,8 @@ internal sealed class BenchReport(BenchOptions options)
     public void Add(ScenarioResult result)
     {
         _results.Add(result);
-        Console.WriteLine($"{result.Name}: {(result.Met ? "target met" : "target MISSED")} ({result.Target}) {string.Join(", ", result.Numbers.Select(kv => $"{kv.Key}={kv.Value:0.###}"))}");
+        Console.WriteLine($"{result.Name}: {(result.Met ? "target met" : "target MISSED")} ({result.Target}) " +
+            $"{string.Join(", ", result.Numbers.Select(kv => $"{kv.Key}={kv.Value:0.###}"))}");
     }
 
     public void Write()
@@ -83,7 +84,8 @@ internal sealed class BenchReport(BenchOptions options)
             md.AppendLine();
             md.AppendLine($"### {r.Name}");
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} round{(options.RoundsFor(r.Name) == 1 ? "" : "s")} of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} " +
+                $"round{(options.RoundsFor(r.Name) == 1 ? "" : "s")} of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
             if (r.Lines.Count > 0)
             {
                 md.AppendLine();
@@ -108,7 +110,8 @@ internal sealed class BenchReport(BenchOptions options)
             if (r.Name == "batching" && !r.Met && r.Numbers.TryGetValue("batching_off_vs_in_process_one_row", out var offRatio))
             {
                 md.AppendLine(CultureInfo.InvariantCulture, $"Why the target is missed here: with batching off the server already comes close to ONNX Runtime in process doing");
-                md.AppendLine(CultureInfo.InvariantCulture, $"one row per run ({offRatio:0.00}x of it), so the 2x has to come from the batched side, which is bound by the CPU each");
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"one row per run ({offRatio:0.00}x of it), so the 2x has to come from the batched side, which is bound by the CPU each");
                 md.AppendLine("HTTP request costs on the two shared cores (HTTP, auth, usage metering, metrics, thread hand-offs; a `perf` profile");
                 md.AppendLine("of the server is dominated by kernel context switches), not by ONNX Runtime: ONNX Runtime alone does about");
                 md.AppendLine("2.2-2.7x more rows per second in batches of 8-16 than one row at a time on this machine.");
@@ -127,21 +130,24 @@ internal sealed class BenchReport(BenchOptions options)
                     var ratios = first.Zip(second, (a, b) => a.PerSecond / Math.Max(1e-9, b.PerSecond)).ToList();
                     if (ratios.Count <= 8)
                     {
-                        md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {compared.Mode} / {baseline.Mode}: {string.Join(", ", ratios.Select(x => x.ToString("0.000", CultureInfo.InvariantCulture)))}.");
+                        md.AppendLine(CultureInfo.InvariantCulture,
+                            $"Per round, {compared.Mode} / {baseline.Mode}: {string.Join(", ", ratios.Select(x => x.ToString("0.000", CultureInfo.InvariantCulture)))}.");
                     }
                     else
                     {
                         // Many short rounds: their spread, as quartiles.
                         var sorted = ratios.Order().ToList();
                         string At(double q) => sorted[(int)Math.Round(q * (sorted.Count - 1))].ToString("0.000", CultureInfo.InvariantCulture);
-                        md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {compared.Mode} / {baseline.Mode} over {sorted.Count} rounds: min {At(0)}, lower quartile {At(0.25)}, median {At(0.5)}, upper quartile {At(0.75)}, max {At(1)}.");
+                        md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {compared.Mode} / {baseline.Mode} over {sorted.Count} rounds: min {At(0)}, lower quartile " +
+                            $"{At(0.25)}, median {At(0.5)}, upper quartile {At(0.75)}, max {At(1)}.");
                     }
 
                     md.AppendLine();
                 }
             }
 
-            md.AppendLine(CultureInfo.InvariantCulture, $"Target: {r.Target}. Result: {string.Join(", ", r.Numbers.Select(kv => $"{kv.Key.Replace('_', ' ')} = {kv.Value:0.###}"))}: **{(r.Met ? "met" : "missed")}**.");
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"Target: {r.Target}. Result: {string.Join(", ", r.Numbers.Select(kv => $"{kv.Key.Replace('_', ' ')} = {kv.Value:0.###}"))}: **{(r.Met ? "met" : "missed")}**.");
         }
 
         md.AppendLine(End);
@@ -197,7 +203,8 @@ internal sealed class BenchReport(BenchOptions options)
         var blocks = section.Split("\n### ");
 
         // Blocks written before each said when it was measured get the date and rounds the old header gave.
-        var when = System.Text.RegularExpressions.Regex.Match(blocks[0], @"Measured (\d{4}-\d{2}-\d{2}) on .*?the modes alternate, (\d+) rounds", System.Text.RegularExpressions.RegexOptions.Singleline);
+        var when = System.Text.RegularExpressions.Regex.Match(blocks[0], @"Measured (\d{4}-\d{2}-\d{2}) on .*?the modes alternate, (\d+) rounds",
+            System.Text.RegularExpressions.RegexOptions.Singleline);
         foreach (var block in blocks.Skip(1))
         {
             var newline = block.IndexOf('\n', StringComparison.Ordinal);

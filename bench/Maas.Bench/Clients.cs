@@ -22,7 +22,8 @@ internal static class Clients
     public static Func<int, CancellationToken, Task<bool>> RestBinary(Uri server, string model, string input, long[] shape, byte[] data, string? traceparent = null)
     {
         var json = Encoding.UTF8.GetBytes(
-            $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{data.Length}}}}}],"parameters":{"binary_data_output":true}}""");
+            $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{data.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""");
         var headers = new Dictionary<string, string>
         {
             ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture),

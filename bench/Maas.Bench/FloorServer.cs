@@ -220,7 +220,8 @@ internal static class FloorServer
     {
         var (jsonBytes, binary) = ResponseHeader(response);
         var headBytes = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
-            $"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: {jsonBytes.Length}\r\nContent-Length: {jsonBytes.Length + binary}\r\n\r\n"));
+            $"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: {jsonBytes.Length}\r\nContent-Length: " +
+            $"{jsonBytes.Length + binary}\r\n\r\n"));
         var segments = new List<ArraySegment<byte>> { headBytes, jsonBytes };
         foreach (var output in response.Outputs)
         {

@@ -16,7 +16,8 @@ internal static class LoadGenerator
     /// Calls <paramref name="call"/> from <paramref name="clients"/> loops: a short warm-up, then
     /// <paramref name="seconds"/> of measurement. <paramref name="inferencesPerCall"/> scales calls to inferences.
     /// </summary>
-    public static async Task<Measurement> RunAsync(string mode, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call, int inferencesPerCall = 1, Func<TimeSpan>? serverCpu = null)
+    public static async Task<Measurement> RunAsync(string mode, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call, int inferencesPerCall = 1,
+        Func<TimeSpan>? serverCpu = null)
     {
         var warmUntil = Stopwatch.GetTimestamp() + (long)(Math.Min(1.0, seconds / 4) * Stopwatch.Frequency);
         var stopAt = warmUntil + (long)(seconds * Stopwatch.Frequency);

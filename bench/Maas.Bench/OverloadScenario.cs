@@ -22,7 +22,8 @@ internal static class OverloadScenario
         var path = Scenarios.SharedModel("ultraface-rfb-320.onnx", options);
         if (path is null)
         {
-            return new ScenarioResult("overload", "skipped: ../shared/models/ultraface-rfb-320.onnx is not present", [], [], new Dictionary<string, double>(), "goodput >= 0.9x unloaded at 5x and 50x", false);
+            return new ScenarioResult("overload", "skipped: ../shared/models/ultraface-rfb-320.onnx is not present", [], [], new Dictionary<string, double>(),
+                "goodput >= 0.9x unloaded at 5x and 50x", false);
         }
 
         await using var server = await ServerProcess.StartAsync(options);
@@ -31,7 +32,8 @@ internal static class OverloadScenario
         var raw = new byte[values.Length * 4];
         Buffer.BlockCopy(values, 0, raw, 0, raw.Length);
         var json = Encoding.UTF8.GetBytes(
-            $$$"""{"inputs":[{"name":"input","shape":[1,3,240,320],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""");
+            $$$"""{"inputs":[{"name":"input","shape":[1,3,240,320],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""");
         var head = $"POST /v2/models/ultraface/infer HTTP/1.1\r\nHost: {server.Http.Authority}\r\nAuthorization: Bearer {ServerProcess.AdminKey}\r\n"
             + $"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {json.Length}\r\nContent-Length: {json.Length + raw.Length}\r\n";
         var request = new Request(Encoding.ASCII.GetBytes(head + "\r\n"), Encoding.ASCII.GetBytes(head + "Expect: 100-continue\r\n\r\n"), [.. json, .. raw]);
@@ -46,7 +48,8 @@ internal static class OverloadScenario
         const int saturating = 4;
         // Unloaded runs between the overload steps: each overload step is compared with the mean of the unloaded runs
         // just before and after it, so a drift of the shared machine's load hits both sides of a ratio alike.
-        var plan = new (int Factor, Client Client)[] { (1, Client.RetryAfter), (5, Client.RetryAfter), (1, Client.RetryAfter), (50, Client.RetryAfter), (50, Client.ExpectContinue), (1, Client.RetryAfter), (100, Client.RetryAfter), (100, Client.AtOnce), (1, Client.RetryAfter) };
+        var plan = new (int Factor, Client Client)[] { (1, Client.RetryAfter), (5, Client.RetryAfter), (1, Client.RetryAfter), (50, Client.RetryAfter), (50,
+            Client.ExpectContinue), (1, Client.RetryAfter), (100, Client.RetryAfter), (100, Client.AtOnce), (1, Client.RetryAfter) };
         var steps = new List<Step>();
         foreach (var (factor, client) in plan)
         {
@@ -98,7 +101,8 @@ internal static class OverloadScenario
             }
 
             ratios[s] = s.PerSecond / Math.Max(1e-9, Baseline(i));
-            var key = s.Mode.Replace(LimitedLabel, "_connection_rate_limited", StringComparison.Ordinal).Replace(", clients retry at once", "_retry_at_once", StringComparison.Ordinal).Replace(", Expect: 100-continue", "_expect_continue", StringComparison.Ordinal);
+            var key = s.Mode.Replace(LimitedLabel, "_connection_rate_limited", StringComparison.Ordinal)
+                .Replace(", clients retry at once", "_retry_at_once", StringComparison.Ordinal).Replace(", Expect: 100-continue", "_expect_continue", StringComparison.Ordinal);
             numbers[$"server_queue_ms_{key}"] = s.QueueMs;
             numbers[$"goodput_ratio_{key}"] = ratios[s];
             numbers[$"admitted_p99_ms_{key}"] = s.P99Ms;
@@ -114,22 +118,29 @@ internal static class OverloadScenario
 
         var lines = new List<string>
         {
-            "| step | connections | answered/s | goodput vs the unloaded runs before and after | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | of which dropped after the body was read | other failures | server CPU ms per answered call | server peak RSS MB |",
+            "| step | connections | answered/s | goodput vs the unloaded runs before and after | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | of " +
+            "which dropped after the body was read | other failures | server CPU ms per answered call | server peak RSS MB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         };
         lines.AddRange(steps.Select(s => string.Create(CultureInfo.InvariantCulture,
-            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {(ratios.TryGetValue(s, out var r) ? $"{r:0.00}x" : "-")} | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | {s.RefusedPerSecond:0.0} | {s.Dropped} | {s.Failures} | {s.ServerCpuUsPerCall / 1000:0.0} | {s.PeakRssMb:0} |")));
+            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {(ratios.TryGetValue(s, out var r) ? $"{r:0.00}x" : "-")} | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | " +
+            $"{s.RefusedPerSecond:0.0} | {s.Dropped} | {s.Failures} | {s.ServerCpuUsPerCall / 1000:0.0} | {s.PeakRssMb:0} |")));
         lines.Add("");
-        lines.Add(string.Create(CultureInfo.InvariantCulture, $"A single client: {single.PerSecond:0.0}/s, p50 {single.P50Ms:0} ms, p99 {single.P99Ms:0} ms; server RSS when idle {rssIdle:0} MB."));
+        lines.Add(string.Create(CultureInfo.InvariantCulture,
+            $"A single client: {single.PerSecond:0.0}/s, p50 {single.P50Ms:0} ms, p99 {single.P99Ms:0} ms; server RSS when idle {rssIdle:0} MB."));
         numbers["single_request_p50_ms"] = single.P50Ms;
         var unloadedP99 = numbers["unloaded_p99_ms"];
         var met = ratios.Where(kv => kv.Key.Mode is "5x" or "50x").All(kv => kv.Value >= 0.9 && kv.Key.P99Ms <= BudgetMs);
         return new ScenarioResult(
             "overload",
-            $"UltraFace RFB-320 (../shared/models), REST binary, 900 KiB bodies, 1 instance x {Threads} threads, queue_time_budget_ms = {BudgetMs}, default queue_limit (256), HTTP read-ahead {ReadAhead()}. "
-            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at 5x, 50x and 100x as many connections (100x = 400 connections, the load of the issue's measurement), with an unloaded run between them; then, against a second server with `Maas:Inference:HttpConnectionsPerSecondPerAddress` = {LimitedConnectionsPerSecond}, the retry-at-once step again between two unloaded runs. "
+            $"UltraFace RFB-320 (../shared/models), REST binary, 900 KiB bodies, 1 instance x {Threads} threads, queue_time_budget_ms = {BudgetMs}, default queue_limit (256), " +
+            $"HTTP read-ahead {ReadAhead()}. "
+            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at " +
+                $"5x, 50x and 100x as many connections (100x = 400 connections, the load of the issue's measurement), with an unloaded run between them; then, against a second " +
+                $"server with `Maas:Inference:HttpConnectionsPerSecondPerAddress` = {LimitedConnectionsPerSecond}, the retry-at-once step again between two unloaded runs. "
             + "A refused client (429) waits the Retry-After the server gives (1 s) and reconnects when the server closed the connection; \"retry at once\" clients do not wait. "
-            + "Clients send headers and body in one go, except \"Expect: 100-continue\" ones, which send the body once the server asks for it (as curl does for bodies over 1 MB), so a refused body is never sent. "
+            + "Clients send headers and body in one go, except \"Expect: 100-continue\" ones, which send the body once the server asks for it (as curl does for bodies over 1 " +
+                "MB), so a refused body is never sent. "
             + "Admitted latencies are those of answered (200) requests; peak RSS is the server process's resident memory sampled every 100 ms during the step.",
             [.. steps.Select(s => s.ToMeasurement())],
             [.. steps.Select(s => new ModeSummary(s.Mode, s.Clients, s.PerSecond, s.P50Ms, s.P99Ms, s.Refused + s.Failures, s.ServerCpuUsPerCall))],
@@ -261,14 +272,17 @@ internal static class OverloadScenario
         public byte[] Whole { get; } = [.. Head, .. Body];
     }
 
-    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Dropped, long Failures, double PeakRssMb, double ServerCpuUsPerCall, double QueueMs, double ServerCpuMs)
+    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Dropped, long Failures, double PeakRssMb,
+        double ServerCpuUsPerCall, double QueueMs, double ServerCpuMs)
     {
         public double RefusedPerSecond => Refused / Seconds;
 
-        public Measurement ToMeasurement() => new(Mode, Clients, (long)(PerSecond * Seconds), Refused + Failures, Seconds, PerSecond, P50Ms, P99Ms) { ServerCpuUsPerCall = ServerCpuUsPerCall };
+        public Measurement ToMeasurement() =>
+            new(Mode, Clients, (long)(PerSecond * Seconds), Refused + Failures, Seconds, PerSecond, P50Ms, P99Ms) { ServerCpuUsPerCall = ServerCpuUsPerCall };
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Mode,-32} {Clients,4} conns {PerSecond,7:0.0}/s  p50 {P50Ms,7:0} ms  p99 {P99Ms,7:0} ms  queue {QueueMs,5:0} ms  server cpu {ServerCpuUsPerCall / 1000,5:0.0} ms/call  refused {RefusedPerSecond,7:0.0}/s (dropped after reading {Dropped})  failures {Failures}  peak RSS {PeakRssMb:0} MB");
+            $"{Mode,-32} {Clients,4} conns {PerSecond,7:0.0}/s  p50 {P50Ms,7:0} ms  p99 {P99Ms,7:0} ms  queue {QueueMs,5:0} ms  server cpu {ServerCpuUsPerCall / 1000,5:0.0} " +
+            $"ms/call  refused {RefusedPerSecond,7:0.0}/s (dropped after reading {Dropped})  failures {Failures}  peak RSS {PeakRssMb:0} MB");
     }
 
     /// <summary>

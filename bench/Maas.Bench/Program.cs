@@ -5,12 +5,13 @@ using Maas.Bench;
 //   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --overhead-rounds 12 --overhead-seconds 3 --only ultraface,batching,latency,overhead --write no]
 //   ... -- --only overload [--overload-seconds 20]: goodput under 5x and 50x overload (not run by default: it takes a few minutes)
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
-//   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
-//   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training job runs on the same server
-//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE --baseline other/Maas.Bench.dll --floor yes|kestrel]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread, with thread-pool work items per inference; the compared servers in the same rounds (console and bench/results/ultraface-cpu.json)
-//   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
-// With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
-// "serve" is the child-process mode the benchmark starts the server in.
+// ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment
+// change made on the first (SQLite, and PostgreSQL in the same run when given)   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training
+// job runs on the same server ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE --baseline other/Maas.Bench.dll --floor
+// yes|kestrel]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread, with thread-pool work items per inference; the compared servers in the same
+// rounds (console and bench/results/ultraface-cpu.json)   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's
+// server against another build's With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json. "serve" is the
+// child-process mode the benchmark starts the server in.
 if (args.Length > 0 && args[0] == FloorServer.Mode)
 {
     await FloorServer.ServeAsync(args[1..]);
@@ -24,7 +25,8 @@ if (args.Length > 0 && args[0] == "serve")
 }
 
 var options = BenchOptions.Parse(args);
-Console.WriteLine($"maas bench: {options.Seconds} s per measurement, {options.Rounds} alternating rounds (overhead: {options.OverheadRounds} of {options.OverheadSeconds} s), {Environment.ProcessorCount} cores");
+Console.WriteLine($"maas bench: {options.Seconds} s per measurement, {options.Rounds} alternating rounds (overhead: {options.OverheadRounds} of {options.OverheadSeconds} s), " +
+    $"{Environment.ProcessorCount} cores");
 var report = new BenchReport(options);
 if (options.Runs("latency") || options.Runs("batching") || options.Runs("ultraface"))
 {
@@ -169,12 +171,23 @@ internal sealed record BenchOptions
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
                 "--write" => options with { Write = args[i + 1] != "no" },
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
-                "--compare-env" => options with { CompareEnvironment = new Dictionary<string, string>(options.CompareEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
+                "--compare-env" => options with
+                {
+                    CompareEnvironment = new Dictionary<string, string>(
+                    options.CompareEnvironment)
+                    { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] }
+                },
                 "--postgres" => options with { Postgres = args[i + 1] },
                 "--floor" => options with { Floor = args[i + 1] is "yes" or "kestrel", FloorOnKestrel = args[i + 1] == "kestrel" },
                 "--shm" => options with { SharedMemory = args[i + 1] == "yes" },
-                "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres, --floor, --shm"),
+                "--server-env" => options with
+                {
+                    ServerEnvironment = new Dictionary<string, string>(
+                    options.ServerEnvironment)
+                    { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] }
+                },
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, " +
+                    $"--warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres, --floor, --shm"),
             };
         }
 

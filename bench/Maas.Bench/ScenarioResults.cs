@@ -64,7 +64,8 @@ internal static class ScenarioResults
         }
 
         // Relaxed escaping: the time's "+00:00" stays readable (the file is never embedded in HTML).
-        await File.WriteAllTextAsync(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        await File.WriteAllTextAsync(path,
+            json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         Console.WriteLine($"wrote {path}");
     }
 }

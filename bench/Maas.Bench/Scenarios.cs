@@ -98,7 +98,8 @@ internal static class Scenarios
         var path = SharedModel("ultraface-rfb-320.onnx", options);
         if (path is null)
         {
-            return new ScenarioResult("ultraface", "skipped: ../shared/models/ultraface-rfb-320.onnx is not present", [], [], new Dictionary<string, double>(), "binary >= 0.8x in process at 8 clients", false);
+            return new ScenarioResult("ultraface", "skipped: ../shared/models/ultraface-rfb-320.onnx is not present", [], [], new Dictionary<string, double>(),
+                "binary >= 0.8x in process at 8 clients", false);
         }
 
         await server.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
@@ -189,7 +190,8 @@ internal static class Scenarios
             foreach (var i in Enumerable.Range(0, modes.Length).Select(k => (k + r) % modes.Length))
             {
                 var m = await MeasureAsync(i, options.OverheadSeconds);
-                Console.WriteLine($"  round {r + 1}: {m.Mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu {m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                Console.WriteLine($"  round {r + 1}: {m.Mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu " +
+                    $"{m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
                 rounds.Add(m);
             }
         }
@@ -205,12 +207,15 @@ internal static class Scenarios
 
         // Paired per round (same drift for both): a second view of the loss, less swayed by a slow round.
         var paired = Median(Enumerable.Range(0, options.OverheadRounds).Select(r =>
-            1 - (rounds.Single(m => m.Mode == modes[0].Mode && RoundOf(m) == r).PerSecond / Math.Max(1e-9, rounds.Single(m => m.Mode == modes[2].Mode && RoundOf(m) == r).PerSecond))));
+            1 - (rounds.Single(m => m.Mode == modes[0].Mode && RoundOf(m) == r).PerSecond / Math.Max(1e-9,
+            rounds.Single(m => m.Mode == modes[2].Mode && RoundOf(m) == r).PerSecond))));
         int RoundOf(Measurement m) => rounds.IndexOf(m) / modes.Length;
         return new ScenarioResult(
             "overhead",
-            $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary with a W3C traceparent header (a traced caller), max batch 32, 1 instance x {Threads} threads; three servers taking turns (each warmed up first, the first to go rotating per round), "
-            + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run, encode) sampled and recorded by an in-process ActivityListener, \"metrics on, tracing off\" the same without spans, "
+            $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary with a W3C traceparent header (a traced caller), max batch 32, 1 instance x " +
+            $"{Threads} threads; three servers taking turns (each warmed up first, the first to go rotating per round), "
+            + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run, encode) sampled and recorded by an " +
+                "in-process ActivityListener, \"metrics on, tracing off\" the same without spans, "
             + "\"off\" with Maas:Observability:Metrics=false and Maas:Observability:Tracing=false",
             rounds,
             medians,
@@ -229,7 +234,8 @@ internal static class Scenarios
     }
 
     // Measures every mode once per round, rounds one after another, so drifts of a noisy machine hit all modes alike.
-    private static async Task<List<Measurement>> AlternateAsync(ServerProcess server, (string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients, BenchOptions options)
+    private static async Task<List<Measurement>> AlternateAsync(ServerProcess server, (string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients,
+        BenchOptions options)
     {
         // A warm-up pass per mode first: JIT, connection pools, and ONNX Runtime's per-shape plans (one per batch size).
         foreach (var (mode, call) in modes)
@@ -242,8 +248,10 @@ internal static class Scenarios
         {
             foreach (var (mode, call) in modes)
             {
-                var m = await LoadGenerator.RunAsync(mode, clients, options.Seconds, call, serverCpu: mode.StartsWith("in-process", StringComparison.Ordinal) ? null : server.CpuTime);
-                Console.WriteLine($"  round {r + 1}: {mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu {m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                var m = await LoadGenerator.RunAsync(mode, clients, options.Seconds, call,
+                    serverCpu: mode.StartsWith("in-process", StringComparison.Ordinal) ? null : server.CpuTime);
+                Console.WriteLine($"  round {r + 1}: {mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu " +
+                    $"{m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
                 rounds.Add(m);
             }
         }

@@ -160,7 +160,8 @@ internal sealed class ServerProcess : IAsyncDisposable
             }
 
             // Errors the server logs (a "fail:" or "crit:" entry and its indented lines) show up in the benchmark's output.
-            failing = e.Data is { } line && (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal) || (failing && line.StartsWith(' ')));
+            failing = e.Data is { } line && (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal) ||
+                (failing && line.StartsWith(' ')));
             if (failing)
             {
                 Console.Error.WriteLine("server: " + e.Data);

@@ -64,7 +64,9 @@ internal sealed class SharedMemoryClient : IDisposable
             }
 
             var body = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-                $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"shared_memory_region":"{{{region}}}","shared_memory_byte_size":{{{data.Length}}}}}],"outputs":[{{{string.Join(',', requested)}}}]}"""));
+                $$$"""{"inputs":[{"name":"{{{input}}}","shape":""" +
+                $$$"""[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"shared_memory_region":"{{{region}}}","shared_memory_byte_size":{{{data.Length}}}}}]""" +
+                $$$""","outputs":[{{{string.Join(',', requested)}}}]}"""));
             calls[c] = new RawHttpClient(server.Http, $"/v2/models/{model}/infer", "application/json", body, headers, clients: 1);
         }
 

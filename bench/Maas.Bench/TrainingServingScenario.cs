@@ -33,7 +33,8 @@ internal static class TrainingServingScenario
         if (options.Write && results.Count > 0 && results.Any(r => r.Value is not null))
         {
             Directory.CreateDirectory(Path.Combine(options.RepoRoot, "bench", "results"));
-            await File.WriteAllTextAsync(Path.Combine(options.RepoRoot, "bench", "results", "training-serving.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            await File.WriteAllTextAsync(Path.Combine(options.RepoRoot, "bench", "results", "training-serving.json"),
+                results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
     }
 
@@ -86,15 +87,21 @@ internal static class TrainingServingScenario
         var stepsAlone = Median(steps.Select(s => s.Alone));
         var stepsServing = Median(steps.Select(s => s.Serving));
         var loadEnd = LoadAverage();
-        Console.WriteLine($"training-serving: {Callers} clients, MLP 512-1024-1024-10 (1 instance x 1 thread), {Environment.ProcessorCount} cores, Maas:Training:Threads default, Maas:Training:Nice={nice}, Maas:Training:ServingShare {ShareText(options)}");
+        Console.WriteLine($"training-serving: {Callers} clients, MLP 512-1024-1024-10 (1 instance x 1 thread), {Environment.ProcessorCount} cores, Maas:Training:Threads " +
+            $"default, Maas:Training:Nice={nice}, Maas:Training:ServingShare {ShareText(options)}");
         Console.WriteLine($"  load average (1 min) at start {load}, at end {loadEnd}");
         foreach (var (phase, result) in rows)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {phase,-8} {result.PerSecond,8:F0} calls/s  p50 {result.P50Ms,6:F2} ms  p99 {result.P99Ms,7:F2} ms  errors {result.Errors}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {phase,-8} {result.PerSecond,8:F0} calls/s  p50 {result.P50Ms,6:F2} ms  p99 {result.P99Ms,7:F2} ms  errors {result.Errors}"));
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  median idle {idle:F0} calls/s, while training {training:F0} calls/s: {training / idle:F2}x (target at least 0.8x)"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  training steps/s alone {string.Join(", ", steps.Select(s => s.Alone.ToString("F1", CultureInfo.InvariantCulture)))}; while serving {string.Join(", ", steps.Select(s => s.Serving.ToString("F1", CultureInfo.InvariantCulture)))}; medians {stepsAlone:F1} and {stepsServing:F1}: training keeps {stepsServing / stepsAlone:F2}x while serving"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  median idle {idle:F0} calls/s, while training {training:F0} calls/s: {training / idle:F2}x (target at least 0.8x)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  training steps/s alone " +
+            $"{string.Join(", ", steps.Select(s => s.Alone.ToString("F1", CultureInfo.InvariantCulture)))}; while serving " +
+            $"{string.Join(", ", steps.Select(s => s.Serving.ToString("F1", CultureInfo.InvariantCulture)))}; medians {stepsAlone:F1} and {stepsServing:F1}: training keeps " +
+            $"{stepsServing / stepsAlone:F2}x while serving"));
         var report = new JsonObject
         {
             ["benchmark"] = "training-serving",
@@ -102,7 +109,8 @@ internal static class TrainingServingScenario
             ["cores"] = Environment.ProcessorCount,
             ["clients"] = Callers,
             ["seconds"] = options.Seconds,
-            ["rounds"] = new JsonArray([.. rows.Select(r => new JsonObject { ["phase"] = r.Phase, ["per_second"] = r.Result.PerSecond, ["p50_ms"] = r.Result.P50Ms, ["p99_ms"] = r.Result.P99Ms, ["errors"] = r.Result.Errors })]),
+            ["rounds"] = new JsonArray([.. rows.Select(r =>
+            new JsonObject { ["phase"] = r.Phase, ["per_second"] = r.Result.PerSecond, ["p50_ms"] = r.Result.P50Ms, ["p99_ms"] = r.Result.P99Ms, ["errors"] = r.Result.Errors })]),
             ["idle_per_second"] = idle,
             ["training_per_second"] = training,
             ["ratio"] = training / idle,

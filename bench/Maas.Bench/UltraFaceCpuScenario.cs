@@ -54,7 +54,8 @@ internal static class UltraFaceCpuScenario
         if (options.CompareEnvironment.Count > 0)
         {
             compared.Add(($"with {string.Join(", ", options.CompareEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`"))}",
-                await ServerProcess.StartAsync(options, null, [], options.CompareEnvironment.Aggregate(new Dictionary<string, string>(options.ServerEnvironment), (env, kv) => { env[kv.Key] = kv.Value; return env; }))));
+                await ServerProcess.StartAsync(options, null, [],
+                    options.CompareEnvironment.Aggregate(new Dictionary<string, string>(options.ServerEnvironment), (env, kv) => { env[kv.Key] = kv.Value; return env; }))));
         }
 
         if (options.Baseline is { } baseline)
@@ -98,7 +99,8 @@ internal static class UltraFaceCpuScenario
         var localEngine = EngineThreads(EngineWorker.ModelName);
         var self = Environment.ProcessId;
 
-        Console.WriteLine($"ultraface-cpu: warming the server(s) up for {options.WarmupSeconds:0} s each (JIT tiering), in process for {options.WarmupSeconds / 4:0} s; then {options.Rounds} rounds of {options.Seconds:0.#} s per side");
+        Console.WriteLine($"ultraface-cpu: warming the server(s) up for {options.WarmupSeconds:0} s each (JIT tiering), in process for {options.WarmupSeconds / 4:0} s; then " +
+            $"{options.Rounds} rounds of {options.Seconds:0.#} s per side");
         foreach (var call in calls)
         {
             await LoadGenerator.RunAsync("warm-up, server", Clients, options.WarmupSeconds, call);
@@ -131,14 +133,17 @@ internal static class UltraFaceCpuScenario
             var (s, l) = (measured[0], measured[^1]);
             rounds.Add((s, l, load));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls, {s.WorkItems:0.0} thread-pool work items each), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs, {l.WorkItems:0.0} work items each): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
+                $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls, " +
+                $"{s.WorkItems:0.0} thread-pool work items each), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs, " +
+                $"{l.WorkItems:0.0} work items each): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
             Console.WriteLine("    server threads: " + string.Join(", ", s.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             for (var c = 0; c < compared.Count; c++)
             {
                 var o = measured[1 + c];
                 others[c].Add(o);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    compared server {(char)('B' + c)}: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls, {o.WorkItems:0.0} work items each): total ratio {o.TotalMs / l.EngineMs:0.000}, rest {(char)('B' + c)}/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
+                    $"    compared server {(char)('B' + c)}: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls, " +
+                    $"{o.WorkItems:0.0} work items each): total ratio {o.TotalMs / l.EngineMs:0.000}, rest {(char)('B' + c)}/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
                     + string.Join(", ", o.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             }
 
@@ -147,7 +152,8 @@ internal static class UltraFaceCpuScenario
                 var f = measured[floorSide];
                 floorRounds.Add(f);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    floor server: {f.TotalMs:0.000} ms/inference (engine {f.EngineMs:0.000}, rest {f.OtherMs:0.000}, {f.Calls} calls): total ratio {f.TotalMs / l.EngineMs:0.000}, engine ratio {f.EngineMs / l.EngineMs:0.000}, rest / in-process engine {f.OtherMs / l.EngineMs:0.000}; threads: ")
+                    $"    floor server: {f.TotalMs:0.000} ms/inference (engine {f.EngineMs:0.000}, rest {f.OtherMs:0.000}, {f.Calls} calls): total ratio " +
+                    $"{f.TotalMs / l.EngineMs:0.000}, engine ratio {f.EngineMs / l.EngineMs:0.000}, rest / in-process engine {f.OtherMs / l.EngineMs:0.000}; threads: ")
                     + string.Join(", ", f.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             }
 
@@ -161,8 +167,14 @@ internal static class UltraFaceCpuScenario
             var engine = floorRounds.Zip(rounds, (f, r) => f.EngineMs / r.Local.EngineMs).ToList();
             var rest = floorRounds.Zip(rounds, (f, r) => f.OtherMs / r.Local.EngineMs).ToList();
             var serverOverFloor = floorRounds.Zip(rounds, (f, r) => r.Server.TotalMs / f.TotalMs).ToList();
+            var floorKind = options.FloorOnKestrel
+                ? "one endpoint on plain Kestrel with its defaults"
+                : "a blocking thread per connection, the tensor received into its buffer";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"- the floor server ({(options.FloorOnKestrel ? "one endpoint on plain Kestrel with its defaults" : "a blocking thread per connection, the tensor received into its buffer")}, no middleware), same rounds: its CPU per inference / in-process engine median **{Median(total):0.000}** (rounds {Join(total)}); engine / engine median {Median(engine):0.000} (rounds {Join(engine)}); its non-engine threads / in-process engine median {Median(rest):0.000} (rounds {Join(rest)}); MaaS's server / the floor server median {Median(serverOverFloor):0.000} (rounds {Join(serverOverFloor)})"));
+                $"- the floor server ({floorKind}, no middleware), same rounds: its CPU per inference / in-process engine median " +
+                $"**{Median(total):0.000}** (rounds {Join(total)}); engine / engine median {Median(engine):0.000} (rounds {Join(engine)}); " +
+                $"its non-engine threads / in-process engine median {Median(rest):0.000} (rounds {Join(rest)}); " +
+                $"MaaS's server / the floor server median {Median(serverOverFloor):0.000} (rounds {Join(serverOverFloor)})"));
         }
         for (var c = 0; c < compared.Count; c++)
         {
@@ -171,7 +183,10 @@ internal static class UltraFaceCpuScenario
             var perCall = others[c].Zip(rounds, (o, r) => o.TotalMs / r.Server.TotalMs).ToList();
             var name = (char)('B' + c);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"- {compared[c].Label} ({name}) against this build (A), same rounds: the rest (non-engine threads) {name}/A median {Median(rest):0.000} (rounds {string.Join(", ", rest.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); server CPU per inference {name}/A median {Median(perCall):0.000} (rounds {string.Join(", ", perCall.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); {name}'s server / in-process engine median {Median(total):0.000} (rounds {string.Join(", ", total.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))})"));
+                $"- {compared[c].Label} ({name}) against this build (A), same rounds: the rest (non-engine threads) {name}/A median {Median(rest):0.000} (rounds " +
+                $"{string.Join(", ", rest.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); server CPU per inference {name}/A median {Median(perCall):0.000} " +
+                $"(rounds {string.Join(", ", perCall.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); {name}'s server / in-process engine median " +
+                $"{Median(total):0.000} (rounds {string.Join(", ", total.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))})"));
         }
     }
 
@@ -196,21 +211,31 @@ internal static class UltraFaceCpuScenario
         var http = rounds.Select(r => r.Server.OtherMs / r.Local.EngineMs).ToList();
         var wholeProcess = rounds.Select(r => r.Server.TotalMs / r.Local.TotalMs).ToList();
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"`dotnet bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll --only ultraface-cpu --rounds {options.Rounds} --seconds {options.Seconds:0.#} --warmup-seconds {options.WarmupSeconds:0}`{(options.ServerEnvironment.Count > 0 ? " with " + string.Join(", ", options.ServerEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`")) : "")}, {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC:");
+        md.AppendLine(CultureInfo.InvariantCulture, $"`dotnet bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll --only ultraface-cpu --rounds {options.Rounds} --seconds " +
+            $"{options.Seconds:0.#} --warmup-seconds " +
+            $"{options.WarmupSeconds:0}`" +
+            $"{(options.ServerEnvironment.Count > 0 ? " with " + string.Join(", ", options.ServerEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`")) : "")}, " +
+            $"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC:");
         md.AppendLine();
-        md.AppendLine("| round | load average | server ms CPU / inference | ... engine threads | ... the rest (HTTP, thread pool, GC, JIT) | in process: engine ms CPU / run | ... client loops | server / in-process engine | engine / engine |");
+        md.AppendLine("| round | load average | server ms CPU / inference | ... engine threads | ... the rest (HTTP, thread pool, GC, JIT) | in process: engine ms CPU / run | " +
+            "... client loops | server / in-process engine | engine / engine |");
         md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (var i = 0; i < rounds.Count; i++)
         {
             var (s, l, load) = rounds[i];
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {i + 1} | {load:0.0} | {s.TotalMs:0.000} | {s.EngineMs:0.000} | {s.OtherMs:0.000} | {l.EngineMs:0.000} | {l.OtherMs:0.000} | {total[i]:0.000} | {engine[i]:0.000} |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {i + 1} | {load:0.0} | {s.TotalMs:0.000} | {s.EngineMs:0.000} | {s.OtherMs:0.000} | {l.EngineMs:0.000} | " +
+                $"{l.OtherMs:0.000} | {total[i]:0.000} | {engine[i]:0.000} |");
         }
 
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"- server CPU per inference / in-process engine CPU per run: median **{Median(total):0.000}** (min {total.Min():0.000}, max {total.Max():0.000}); within 5%: **{(Median(total) <= 1.05 ? "yes" : "no")}**");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- the server's engine threads / in-process engine threads: median {Median(engine):0.000} (min {engine.Min():0.000}, max {engine.Max():0.000})");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- the server's other threads, as a share of the in-process engine's CPU: median {Median(http):0.000} (min {http.Min():0.000}, max {http.Max():0.000})");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- whole processes (the benchmark's client loops counted in process): median {Median(wholeProcess):0.000} (min {wholeProcess.Min():0.000}, max {wholeProcess.Max():0.000})");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- server CPU per inference / in-process engine CPU per run: median **{Median(total):0.000}** (min {total.Min():0.000}, " +
+            $"max {total.Max():0.000}); within 5%: **{(Median(total) <= 1.05 ? "yes" : "no")}**");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"- the server's engine threads / in-process engine threads: median {Median(engine):0.000} (min {engine.Min():0.000}, max {engine.Max():0.000})");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"- the server's other threads, as a share of the in-process engine's CPU: median {Median(http):0.000} (min {http.Min():0.000}, max {http.Max():0.000})");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- whole processes (the benchmark's client loops counted in process): median {Median(wholeProcess):0.000} (min " +
+            $"{wholeProcess.Min():0.000}, max {wholeProcess.Max():0.000})");
         Console.WriteLine(md);
         var json = new JsonObject
         {
@@ -246,7 +271,8 @@ internal static class UltraFaceCpuScenario
     }
 
     // workItems: the side's thread pool work items completed so far (hand-offs between threads), or null when unknown.
-    private static async Task<Side> MeasureAsync(int pid, Func<string, bool> engine, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call, Func<long?> workItems)
+    private static async Task<Side> MeasureAsync(int pid, Func<string, bool> engine, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call,
+        Func<long?> workItems)
     {
         Dictionary<int, (string Name, long Ticks)>? before = null, after = null;
         long? itemsBefore = null, itemsAfter = null;
@@ -268,7 +294,8 @@ internal static class UltraFaceCpuScenario
         });
         var calls = (int)m.Calls;
         var ms = 1000.0 / 100; // clock ticks of /proc's stat (USER_HZ, 100 on Linux)
-        var deltas = after!.Select(t => (t.Value.Name, Ms: (t.Value.Ticks - (before!.TryGetValue(t.Key, out var b) && b.Name == t.Value.Name ? b.Ticks : 0)) * ms / Math.Max(1, calls))).ToList();
+        var deltas = after!.Select(t => (t.Value.Name,
+            Ms: (t.Value.Ticks - (before!.TryGetValue(t.Key, out var b) && b.Name == t.Value.Name ? b.Ticks : 0)) * ms / Math.Max(1, calls))).ToList();
         var engineMs = deltas.Where(d => engine(d.Name)).Sum(d => d.Ms);
         var totalMs = deltas.Sum(d => d.Ms);
         var top = deltas.GroupBy(d => d.Name).Select(g => (g.Key, g.Sum(d => d.Ms))).Where(g => g.Item2 > 0).OrderByDescending(g => g.Item2).Take(8).ToList();
@@ -289,7 +316,8 @@ internal static class UltraFaceCpuScenario
                 var close = stat.LastIndexOf(')');
                 var fields = stat[(close + 2)..].Split(' ');
                 // Fields 14 and 15 of stat (utime, stime); after the name, field 3 (state) is the first.
-                result[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] = (stat[(open + 1)..close], long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
+                result[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] = (stat[(open + 1)..close],
+                    long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
             }
             catch (IOException)
             {

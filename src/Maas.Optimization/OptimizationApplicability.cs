@@ -61,7 +61,8 @@ public static class OptimizationApplicability
         var rewritten = string.Join(", ", rewrites.Select(r => r.Domain.Length == 0 ? r.OpType : $"{r.Domain} {r.OpType}"));
         throw new OptimizationRequestException(
             "method_not_applicable",
-            $"{spec.Method} cannot apply to version {source.Version} of '{RegistryNames.Shorten(source.Model)}': it is a tree ensemble ({string.Join(", ", trees.Select(t => $"{MlDomain} {t}"))}), "
+            $"{spec.Method} cannot apply to version {source.Version} of '{RegistryNames.Shorten(source.Model)}': it is a tree ensemble " +
+            $"({string.Join(", ", trees.Select(t => $"{MlDomain} {t}"))}), "
             + $"whose split thresholds and leaf values are node attributes, not weight tensors, and it has no {rewritten} for {spec.Method} to rewrite; "
             + $"{OptimizationMethods.OnnxOptimize} applies to it");
     }

@@ -31,7 +31,8 @@ public delegate void GgufQuantizeCall(string input, string output, LlamaQuantize
 /// MaaS's own ONNX rewriters watch the job's token at each tensor or node of their loops (<see cref="RewriteSteps"/>;
 /// <paramref name="rewriteStep"/>, null but in tests, is called at each of those steps).
 /// </summary>
-public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null, OptimizationRewriteStep? rewriteStep = null) : IJobHandler, IReadsDatasets
+public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null,
+    OptimizationRewriteStep? rewriteStep = null) : IJobHandler, IReadsDatasets
 {
     private readonly GgufQuantizeCall _quantize = quantize ?? LlamaQuantizer.Quantize;
 
@@ -48,13 +49,15 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
     /// <inheritdoc />
     public IEnumerable<Maas.Core.Training.DatasetReference> DatasetsOf(string spec) =>
-        SpecDatasets.Read<OptimizationSpec>(spec, s => new[] { s.Calibration, s.ImatrixDataset, s.FineTune?.Dataset, s.Evaluation?.Dataset }.OfType<Maas.Core.Training.DatasetReference>());
+        SpecDatasets.Read<OptimizationSpec>(spec,
+        s => new[] { s.Calibration, s.ImatrixDataset, s.FineTune?.Dataset, s.Evaluation?.Dataset }.OfType<Maas.Core.Training.DatasetReference>());
 
     /// <inheritdoc />
     public async Task<string> RunAsync(JobRun run)
     {
         var spec = JsonSerializer.Deserialize<OptimizationSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
-        var method = OptimizationMethods.Available.GetValueOrDefault(spec.Method) ?? throw new JobFailedException("invalid_spec", $"method '{spec.Method}' is not known to this worker");
+        var method = OptimizationMethods.Available.GetValueOrDefault(spec.Method) ??
+            throw new JobFailedException("invalid_spec", $"method '{spec.Method}' is not known to this worker");
         var token = run.CancellationToken;
         await run.ReportAsync(new JobProgress { Percent = 2, Stage = "loading" });
         var source = await registry.GetVersionAsync(spec.Model, spec.Version, token);
@@ -100,7 +103,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         report["size_ratio"] = source.SizeBytes > 0 ? (double)size / source.SizeBytes : null;
         report["method"] = spec.Method;
         report["rewrite"] = rewrite;
-        var metrics = report.Where(kv => kv.Value is double or long or int || kv.Value is null).ToDictionary(kv => kv.Key, kv => kv.Value is null ? (double?)null : Convert.ToDouble(kv.Value, System.Globalization.CultureInfo.InvariantCulture));
+        var metrics = report.Where(kv => kv.Value is double or long or int || kv.Value is null)
+            .ToDictionary(kv => kv.Key, kv => kv.Value is null ? (double?)null : Convert.ToDouble(kv.Value, System.Globalization.CultureInfo.InvariantCulture));
         var gate = OptimizationGate.Evaluate(method.Format, spec.Gate, metrics, trained: spec.FineTune is not null);
         report["gate"] = new Dictionary<string, object?>
         {
@@ -146,7 +150,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
     // Trains the pruned network in `output` on the fine-tune dataset and writes the result over it; returns the test
     // pictures the comparison runs on and the accuracies of source, pruned and fine-tuned versions on them.
-    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> FineTuneAsync(JobRun run, OptimizationSpec spec, FineTuneSpec fineTune, string sourcePath, string output)
+    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> FineTuneAsync(JobRun run, OptimizationSpec spec, FineTuneSpec fineTune, string sourcePath,
+        string output)
     {
         await run.ReportAsync(new JobProgress { Percent = 15, Stage = "fine-tuning" });
         var data = await LabelledAsync(fineTune, run.CancellationToken);
@@ -192,21 +197,23 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         }
 
         await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, accuracy });
-        return (TestRows(evaluation, data), AccuracyReport(sourceAccuracy, accuracy, data.Test.Length, $"{reference.Name}:{reference.Version} test split", "evaluation", new Dictionary<string, object?>
-        {
-            ["dataset"] = reference.Name,
-            ["version"] = reference.Version,
-            ["label"] = evaluation.Label,
-            ["features"] = new[] { evaluation.Image },
-            ["split"] = evaluation.Split,
-            ["test_rows"] = data.Test.Length,
-            ["rows_skipped"] = data.Skipped,
-        }));
+        return (TestRows(evaluation, data),
+            AccuracyReport(sourceAccuracy, accuracy, data.Test.Length, $"{reference.Name}:{reference.Version} test split", "evaluation", new Dictionary<string, object?>
+            {
+                ["dataset"] = reference.Name,
+                ["version"] = reference.Version,
+                ["label"] = evaluation.Label,
+                ["features"] = new[] { evaluation.Image },
+                ["split"] = evaluation.Split,
+                ["test_rows"] = data.Test.Length,
+                ["rows_skipped"] = data.Skipped,
+            }));
     }
 
     // Accuracy of source and rewrite of a table classifier MaaS trained (on its training's test split) or of an uploaded
     // classifier (on every labelled row, or the test split asked for); nothing trains.
-    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> EvaluateLabelledAsync(JobRun run, FineTuneSpec evaluation, ModelVersion source, string sourcePath, string output)
+    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> EvaluateLabelledAsync(JobRun run, FineTuneSpec evaluation, ModelVersion source,
+        string sourcePath, string output)
     {
         await run.ReportAsync(new JobProgress { Percent = 30, Stage = "evaluating" });
         var reference = evaluation.Dataset ?? throw new JobFailedException("invalid_spec", "the job's options.evaluation names no resolved dataset");
@@ -258,7 +265,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["features"] = evaluation.Features,
             ["input"] = evaluation.Kind == LabelledEvaluation.Table ? null : evaluation.Input,
             ["output"] = evaluation.Output,
-            ["output_kind"] = evaluation.Kind == LabelledEvaluation.Table ? (evaluation.Tabular!.LabelOutput is null ? LabelledEvaluation.Scores : LabelledEvaluation.Labels) : evaluation.OutputKind,
+            ["output_kind"] = evaluation.Kind == LabelledEvaluation.Table ? (evaluation.Tabular!.LabelOutput is null ? LabelledEvaluation.Scores : LabelledEvaluation.Labels)
+            : evaluation.OutputKind,
             ["classes"] = evaluation.Classes,
             ["preprocess"] = evaluation.Preprocessing is { } p ? new Dictionary<string, object?> { ["mean"] = p.Mean, ["std"] = p.Std, ["from"] = p.From } : null,
             ["split"] = evaluation.Split,
@@ -374,7 +382,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             throw new JobFailedException("invalid_calibration", $"{label} has no picture in column '{column}' ({skipped} skipped)");
         }
 
-        return new Calibration(source.Signature.Inputs![0].Name, layout.Shape(height, width), pictures.Count, i => CalibrationImages.ToInput(pictures[i], height, width, channels, layout, preprocessing), skipped)
+        return new Calibration(source.Signature.Inputs![0].Name, layout.Shape(height, width), pictures.Count,
+            i => CalibrationImages.ToInput(pictures[i], height, width, channels, layout, preprocessing), skipped)
         {
             Columns = [column],
             Picture = [height, width, channels],
@@ -416,7 +425,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             }
         }
 
-        return text.Length > 0 ? text.ToString() : throw new JobFailedException("invalid_calibration", $"column '{spec.ImatrixColumn}' of {reference.Name}:{reference.Version} holds no text");
+        return text.Length > 0 ? text.ToString()
+            : throw new JobFailedException("invalid_calibration", $"column '{spec.ImatrixColumn}' of {reference.Name}:{reference.Version} holds no text");
     }
 
     private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, string? imatrixText, CancellationToken token)
@@ -452,7 +462,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                     if (layout > 0 && !spec.MachineSpecific)
                     {
                         // Refused whatever the level: a file laid out for this CPU is registered only when asked for.
-                        throw new JobFailedException("machine_specific_layout", $"ONNX Runtime's {spec.Level} level wrote {layout} operators laid out for this machine's CPU ({OnnxGraphOptimizer.LayoutDomain}); set options.machine_specific to true to accept a file tied to machines like this one");
+                        throw new JobFailedException("machine_specific_layout", $"ONNX Runtime's {spec.Level} level wrote {layout} operators laid out for this machine's CPU " +
+                            $"({OnnxGraphOptimizer.LayoutDomain}); set options.machine_specific to true to accept a file tied to machines like this one");
                     }
 
                     return Validated(output, new()
@@ -469,14 +480,24 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             var graph = OnnxGraph.Load(sourcePath);
 
             // ML.NET's linear classifiers hold their weights in ONNX-ML attributes: lowered to a MatMul first, they quantise and prune.
-            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph, steps) : new LinearLoweringResult(0, 0);
+            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph, steps)
+                : new LinearLoweringResult(0, 0);
             Dictionary<string, object?> info = spec.Method switch
             {
                 OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph, steps) is var f
                     ? new() { ["tensors_converted"] = f.TensorsConverted, ["values_converted"] = f.ValuesConverted, ["values_overflowed"] = f.ValuesOverflowed }
                     : [],
                 OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph, spec.WeightEncoding(), steps) is var q
-                    ? new() { ["matmuls_quantized"] = q.MatMulsQuantized, ["gemms_quantized"] = q.GemmsQuantized, ["convs_quantized"] = q.ConvsQuantized, ["weights_quantized"] = q.WeightsQuantized, ["weight_type"] = spec.WeightEncoding().Name, ["weight_levels"] = spec.WeightEncoding().Levels, ["skipped"] = q.Skipped.ToArray() }
+                    ? new()
+                    {
+                        ["matmuls_quantized"] = q.MatMulsQuantized,
+                        ["gemms_quantized"] = q.GemmsQuantized,
+                        ["convs_quantized"] = q.ConvsQuantized,
+                        ["weights_quantized"] = q.WeightsQuantized,
+                        ["weight_type"] = spec.WeightEncoding().Name,
+                        ["weight_levels"] = spec.WeightEncoding().Levels,
+                        ["skipped"] = q.Skipped.ToArray()
+                    }
                     : [],
                 OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value, steps) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
@@ -489,7 +510,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                     : [],
                 _ => throw new JobFailedException("invalid_spec", $"method '{spec.Method}' has no rewriter"),
             };
-            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned") ?? info.GetValueOrDefault("layers_pruned");
+            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned") ??
+                info.GetValueOrDefault("layers_pruned");
             if (changed is 0 or 0L)
             {
                 throw new JobFailedException("nothing_to_optimize", NothingToOptimize(spec.Method, info));
@@ -554,7 +576,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         var why = method switch
         {
             OptimizationMethods.OnnxFp16 => "found no float32 tensors to convert to float16",
-            OptimizationMethods.OnnxInt8Dynamic => $"found no weights to quantise: {Count("matmuls_quantized")} MatMul, {Count("gemms_quantized")} Gemm, {Count("convs_quantized")} Conv"
+            OptimizationMethods.OnnxInt8Dynamic =>
+                $"found no weights to quantise: {Count("matmuls_quantized")} MatMul, {Count("gemms_quantized")} Gemm, {Count("convs_quantized")} Conv"
                 + (info.GetValueOrDefault("skipped") is string[] { Length: > 0 } skipped ? $"; skipped: {RegistryNames.FirstOf(skipped, 5)}" : ""),
             OptimizationMethods.PruneMagnitude => $"found no weight tensors to prune at sparsity {Count("sparsity")}",
             OptimizationMethods.OnnxInt4 => $"found no MatMul weights to quantise in blocks of {Count("block_size")}",
@@ -648,7 +671,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             // A statically quantised model is compared on the rows it was calibrated for: random inputs outside its ranges would clip by design.
             c = calibration is null
                 ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token, batch: spec.ThroughputBatch, timing: Timing)
-                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed, spec.ThroughputBatch, Timing);
+                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed,
+                    spec.ThroughputBatch, Timing);
         }
         catch (OnnxRuntimeException e)
         {
@@ -747,7 +771,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         };
     }
 
-    private async Task<int> RegisterAsync(JobRun run, OptimizationSpec spec, OptimizationMethod method, ModelVersion source, string output, string status, Dictionary<string, object?> report)
+    private async Task<int> RegisterAsync(JobRun run, OptimizationSpec spec, OptimizationMethod method, ModelVersion source, string output, string status,
+        Dictionary<string, object?> report)
     {
         // The point of no return, right before the effects that must happen once: a cancel that came first (even after
         // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker
@@ -809,7 +834,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         public OnnxTensor[] Feed(int row) => Tensors is { } tensors ? tensors(row % Count) : [OnnxTensor.Create(Row(row % Count), Shape)];
 
-        public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() => Enumerable.Range(0, Count).Select(i => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(Row(i), Shape)) });
+        public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() =>
+            Enumerable.Range(0, Count).Select(i => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(Row(i), Shape)) });
     }
 
     // Counts the bytes written through it and keeps none.

@@ -30,7 +30,8 @@ public static class OptimizationMetadata
         try
         {
             using var document = JsonDocument.Parse(text);
-            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.String
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("status", out var status) &&
+                status.ValueKind == JsonValueKind.String
                 ? status.GetString()
                 : null;
         }
@@ -88,5 +89,6 @@ public static class OptimizationMetadata
 
     /// <summary>The message a caller of a rejected version gets.</summary>
     public static string RejectedMessage(ModelVersion version) =>
-        $"version {version.Version} of model '{version.Model}' was rejected by its optimisation gate and is not served; see its report at /api/v1/models/{version.Model}/versions/{version.Version}";
+        $"version {version.Version} of model '{version.Model}' was rejected by its optimisation gate and is not served; see its report at " +
+        $"/api/v1/models/{version.Model}/versions/{version.Version}";
 }

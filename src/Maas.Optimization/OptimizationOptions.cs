@@ -31,7 +31,8 @@ public sealed record OptimizationOptions
         foreach (var entry in ServeRejected)
         {
             var at = entry.LastIndexOf("/versions/", StringComparison.Ordinal);
-            if (at <= 0 || !int.TryParse(entry[(at + "/versions/".Length)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+            if (at <= 0 || !int.TryParse(entry[(at + "/versions/".Length)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                out var n) || n < 1)
             {
                 errors.Add($"{Section}:ServeRejected entries must be 'model/versions/N', not '{entry}'");
             }

@@ -22,7 +22,8 @@ public static class OptimizationRequestParser
         var given = Object(options, "options", "invalid_options");
         foreach (var key in given.Keys.Where(k => !m.Options.Contains(k)))
         {
-            throw new OptimizationRequestException("invalid_options", $"{method} takes {(m.Options.Count == 0 ? "no options" : string.Join(", ", m.Options))}, not '{RegistryNames.Shorten(key)}'");
+            throw new OptimizationRequestException("invalid_options",
+                $"{method} takes {(m.Options.Count == 0 ? "no options" : string.Join(", ", m.Options))}, not '{RegistryNames.Shorten(key)}'");
         }
 
         var spec = new OptimizationSpec
@@ -81,7 +82,8 @@ public static class OptimizationRequestParser
 
         if (source.Format != m.Format)
         {
-            throw new OptimizationRequestException("method_not_applicable", $"{method} works on {Name(m.Format)} models; version {source.Version} of '{source.Model}' is {Name(source.Format)}");
+            throw new OptimizationRequestException("method_not_applicable",
+                $"{method} works on {Name(m.Format)} models; version {source.Version} of '{source.Model}' is {Name(source.Format)}");
         }
 
         return m;
@@ -89,10 +91,12 @@ public static class OptimizationRequestParser
 
     private static OptimizationSpec GgufQuantize(OptimizationSpec spec, Dictionary<string, JsonElement> given)
     {
-        var type = String(given, "type") ?? throw new OptimizationRequestException("invalid_options", $"options.type is required: one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}");
+        var type = String(given, "type") ??
+            throw new OptimizationRequestException("invalid_options", $"options.type is required: one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}");
         if (!GgufQuantTypes.ByName.ContainsKey(type))
         {
-            throw new OptimizationRequestException("invalid_options", $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
+            throw new OptimizationRequestException("invalid_options",
+                $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
         }
 
         var imatrix = String(given, "imatrix");
@@ -122,7 +126,8 @@ public static class OptimizationRequestParser
         // may compute wrongly, on another machine, so it is made only when asked for by name.
         if (level == "all" && !machineSpecific)
         {
-            throw new OptimizationRequestException("invalid_options", "options.level all saves layout optimisations (NCHWc operators) for this machine's CPU, which tie the file to machines like it; set options.machine_specific to true to accept that, or use basic or extended");
+            throw new OptimizationRequestException("invalid_options", "options.level all saves layout optimisations (NCHWc operators) for this machine's CPU, which tie the file " +
+                "to machines like it; set options.machine_specific to true to accept that, or use basic or extended");
         }
 
         return spec with { Level = level, MachineSpecific = machineSpecific };
@@ -142,7 +147,8 @@ public static class OptimizationRequestParser
     // A required share above 0 and below 1 (a pruning's sparsity or ratio).
     private static double Share(Dictionary<string, JsonElement> given, string name, string what)
     {
-        var share = Number(given, name, "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", $"options.{name} ({what}, above 0 and below 1) is required");
+        var share = Number(given, name, "a number above 0 and below 1") ??
+            throw new OptimizationRequestException("invalid_options", $"options.{name} ({what}, above 0 and below 1) is required");
         if (share is <= 0 or >= 1)
         {
             throw new OptimizationRequestException("invalid_options", $"options.{name} must be above 0 and below 1, not {share.ToString(CultureInfo.InvariantCulture)}");
@@ -181,7 +187,8 @@ public static class OptimizationRequestParser
         {
             if (spec.FineTune is not null)
             {
-                throw new OptimizationRequestException("invalid_options", "options.evaluation and options.fine_tune do not go together: a fine-tune measures accuracy on its own dataset's test split");
+                throw new OptimizationRequestException("invalid_options",
+                    "options.evaluation and options.fine_tune do not go together: a fine-tune measures accuracy on its own dataset's test split");
             }
 
             spec = spec with { Evaluation = FineTuning.FineTuneSpec.Parse(evaluation, FineTuning.FineTuneSpec.EvaluationOption) };
@@ -198,7 +205,8 @@ public static class OptimizationRequestParser
             var throughputBatch = Number(given, "throughput_batch", $"a whole number from 1 to {MaxThroughputBatch}") ?? 16;
             if (throughputBatch != Math.Floor(throughputBatch) || throughputBatch is < 1 or > MaxThroughputBatch)
             {
-                throw new OptimizationRequestException("invalid_options", $"options.throughput_batch must be a whole number from 1 to {MaxThroughputBatch}, not {throughputBatch.ToString(CultureInfo.InvariantCulture)}");
+                throw new OptimizationRequestException("invalid_options",
+                    $"options.throughput_batch must be a whole number from 1 to {MaxThroughputBatch}, not {throughputBatch.ToString(CultureInfo.InvariantCulture)}");
             }
 
             spec = spec with { ThroughputBatch = (int)throughputBatch };
@@ -207,13 +215,15 @@ public static class OptimizationRequestParser
         var samples = Number(given, "samples", $"a whole number from 1 to {MaxSamples}") ?? (spec.Method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
-            throw new OptimizationRequestException("invalid_options", $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
+            throw new OptimizationRequestException("invalid_options",
+                $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
         }
 
         var seed = Number(given, "seed", $"a whole number from 0 to {int.MaxValue}") ?? 1234;
         if (seed != Math.Floor(seed) || seed is < 0 or > int.MaxValue)
         {
-            throw new OptimizationRequestException("invalid_options", $"options.seed must be a whole number from 0 to {int.MaxValue}, not {seed.ToString(CultureInfo.InvariantCulture)}");
+            throw new OptimizationRequestException("invalid_options",
+                $"options.seed must be a whole number from 0 to {int.MaxValue}, not {seed.ToString(CultureInfo.InvariantCulture)}");
         }
 
         return spec with { Samples = (int)samples, Seed = (int)seed };
@@ -233,13 +243,21 @@ public static class OptimizationRequestParser
 
         return int.TryParse(reference.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && colon > 0
             ? (reference[..colon], n)
-            : throw new OptimizationRequestException(option switch { "fine_tune.dataset" => "invalid_fine_tune", "evaluation.dataset" => "invalid_evaluation", _ => "invalid_calibration" }, $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
+            : throw new OptimizationRequestException(option switch
+            {
+                "fine_tune.dataset" => "invalid_fine_tune",
+                "evaluation.dataset" => "invalid_evaluation",
+                _ =>
+                "invalid_calibration"
+            }, $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not " +
+                    $"'{RegistryNames.Shorten(reference)}'");
     }
 
     // onnx-int8-static's options; the dataset itself is resolved by the caller (it needs the dataset catalogue and the caller's rights).
     private static OptimizationSpec Calibration(OptimizationSpec spec, Dictionary<string, JsonElement> given)
     {
-        var reference = String(given, "calibration") ?? throw new OptimizationRequestException("invalid_options", "options.calibration (a dataset version to calibrate on: 'name' or 'name:version') is required");
+        var reference = String(given, "calibration") ??
+            throw new OptimizationRequestException("invalid_options", "options.calibration (a dataset version to calibrate on: 'name' or 'name:version') is required");
         DatasetReference(reference);
         var calibrationMethod = String(given, "calibration_method") ?? "minmax";
         if (calibrationMethod is not ("minmax" or "percentile"))
@@ -258,7 +276,8 @@ public static class OptimizationRequestParser
         var rows = Number(given, "rows", $"a whole number from 1 to {Onnx.CalibrationData.MaxRows}") ?? 256;
         if (rows != Math.Floor(rows) || rows is < 1 or > Onnx.CalibrationData.MaxRows)
         {
-            throw new OptimizationRequestException("invalid_options", $"options.rows must be a whole number from 1 to {Onnx.CalibrationData.MaxRows}, not {rows.ToString(CultureInfo.InvariantCulture)}");
+            throw new OptimizationRequestException("invalid_options",
+                $"options.rows must be a whole number from 1 to {Onnx.CalibrationData.MaxRows}, not {rows.ToString(CultureInfo.InvariantCulture)}");
         }
 
         string[]? columns = null;
@@ -278,7 +297,8 @@ public static class OptimizationRequestParser
         {
             if (p.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
             {
-                throw new OptimizationRequestException("invalid_options", $"options.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+                throw new OptimizationRequestException("invalid_options",
+                    $"options.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
             }
 
             preprocess = p.GetRawText();
@@ -315,7 +335,8 @@ public static class OptimizationRequestParser
         {
             if (!known.ContainsKey(key))
             {
-                throw new OptimizationRequestException("invalid_gate", $"a gate for {Name(format)} models takes {string.Join(", ", known.Keys)}, not '{RegistryNames.Shorten(key)}'");
+                throw new OptimizationRequestException("invalid_gate",
+                    $"a gate for {Name(format)} models takes {string.Join(", ", known.Keys)}, not '{RegistryNames.Shorten(key)}'");
             }
 
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var threshold) || !double.IsFinite(threshold) || threshold < 0)

@@ -816,7 +816,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     var inputHasGradient = tensors.Any(t => t.Parameters.Count > 0);
                     if (inputHasGradient)
                     {
-                        return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize, Options.PadGatheredContraction ? TiledContraction : 1, QuadrantPool(index)) : null);
+                        return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index],
+                            Options.BatchSize, Options.PadGatheredContraction ? TiledContraction : 1, QuadrantPool(index)) : null);
                     }
 
                     // Its kernel enlarged by a row and a column of zeros when that makes the contraction a multiple of 16 (see Conv2d).
@@ -1179,10 +1180,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
         var pixels = width * height * batch;
         var channelLast = GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, x, width, height, channels, batch), 1, 2, 0, 3));
         var zeros = (GgmlTensorHead*)gather.Zeros;
-        var padded = GgmlApi.ggml_acc(ctx, gather.Zeros, GgmlApi.ggml_reshape_2d(ctx, channelLast, channels * pixels, 1), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], 0);
+        var padded = GgmlApi.ggml_acc(ctx, gather.Zeros, GgmlApi.ggml_reshape_2d(ctx, channelLast, channels * pixels, 1), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2],
+            (nuint)zeros->Nb[3], 0);
         var columns = GgmlApi.ggml_get_rows(ctx, GgmlApi.ggml_reshape_2d(ctx, padded, channels, pixels + 1), gather.Rows);
         var positions = (long)output.Dims[2] * output.Dims[1] * batch;
-        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, kernel, k, k, channels, filters), 1, 2, 0, 3)), channels * k * k, filters);
+        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, kernel, k, k, channels, filters), 1, 2, 0, 3)),
+            channels * k * k, filters);
         var contraction = channels * gather.RowsPerPosition;
         if (gather.KernelZeros != IntPtr.Zero)
         {
@@ -1315,7 +1318,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
         // Past this many rows (four bytes each, in the static buffer) the convolution keeps im2col.
         private const long MaxRows = 1L << 24;
 
-        public static ColumnGather? Create(SafeGgmlContextHandle context, int layer, NetworkLayer conv, NetworkShape input, NetworkShape output, int batch, int multiple, bool quadrants)
+        public static ColumnGather? Create(SafeGgmlContextHandle context, int layer, NetworkLayer conv, NetworkShape input, NetworkShape output, int batch, int multiple,
+            bool quadrants)
         {
             int k = conv.Kernel!.Value, s = conv.Stride!.Value, p = conv.Padding!.Value;
             int channels = input.Dims[0], height = input.Dims[1], width = input.Dims[2];

@@ -56,14 +56,16 @@ public static class NetworkOnnx
                         long k = layer.Kernel!.Value, s = layer.Stride!.Value, p = layer.Padding!.Value;
                         writer.Initializer($"l{i}.weight", values![0], [layer.Filters!.Value, before.Dims[0], k, k])
                             .Initializer($"l{i}.bias", values[1], [layer.Filters!.Value])
-                            .Node("Conv", [current, $"l{i}.weight", $"l{i}.bias"], [output], OnnxAttribute.Ints("kernel_shape", k, k), OnnxAttribute.Ints("strides", s, s), OnnxAttribute.Ints("pads", p, p, p, p));
+                            .Node("Conv", [current, $"l{i}.weight", $"l{i}.bias"], [output], OnnxAttribute.Ints("kernel_shape", k, k), OnnxAttribute.Ints("strides", s, s),
+                                OnnxAttribute.Ints("pads", p, p, p, p));
                         break;
                     }
 
                 case "max_pool" or "avg_pool":
                     {
                         long k = layer.Kernel!.Value, s = layer.Stride!.Value;
-                        writer.Node(layer.Type == "max_pool" ? "MaxPool" : "AveragePool", [current], [output], OnnxAttribute.Ints("kernel_shape", k, k), OnnxAttribute.Ints("strides", s, s));
+                        writer.Node(layer.Type == "max_pool" ? "MaxPool" : "AveragePool", [current], [output], OnnxAttribute.Ints("kernel_shape", k, k),
+                            OnnxAttribute.Ints("strides", s, s));
                         break;
                     }
 

@@ -33,7 +33,8 @@ public sealed class LlamaImportanceMatrix
     /// </summary>
     /// <exception cref="LlamaException">llama.cpp failed to load or run the model, or gathered nothing.</exception>
     /// <exception cref="ArgumentException">The text is shorter than two tokens.</exception>
-    public static LlamaImportanceMatrix Compute(string modelPath, string text, int threads, int chunkTokens = 256, int maxTokens = int.MaxValue, CancellationToken cancellationToken = default)
+    public static LlamaImportanceMatrix Compute(string modelPath, string text, int threads, int chunkTokens = 256, int maxTokens = int.MaxValue,
+        CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkTokens, 2);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 2);

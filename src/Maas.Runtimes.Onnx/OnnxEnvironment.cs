@@ -17,7 +17,8 @@ public sealed class OnnxEnvironment
     private static readonly Action<ILogger, string, string, string, Exception?>[] Writers = CreateWriters();
     private static readonly DOrtLoggingFunction LogFunction = Log; // held for the process's life: ONNX Runtime keeps calling it
     private static readonly Action<ILogger, string, string, string, Exception?> RepeatWriter =
-        LoggerMessage.Define<string, string, string>(Microsoft.Extensions.Logging.LogLevel.Debug, new EventId(1005, "OnnxRuntimeRepeat"), "[{OrtCategory}] {OrtLogId}: {OrtMessage}");
+        LoggerMessage.Define<string, string, string>(Microsoft.Extensions.Logging.LogLevel.Debug, new EventId(1005, "OnnxRuntimeRepeat"),
+        "[{OrtCategory}] {OrtLogId}: {OrtMessage}");
 
     // The initializers each session log id has warned about in its current load (see IsRepeatedGraphInputWarning).
     private static readonly ConcurrentDictionary<string, HashSet<string>> GraphInputInitializers = new(StringComparer.Ordinal);
@@ -150,7 +151,8 @@ public sealed class OnnxEnvironment
     private static Action<ILogger, string, string, string, Exception?>[] CreateWriters()
     {
         // ONNX Runtime's severities map one to one onto .NET's levels.
-        var levels = new[] { Microsoft.Extensions.Logging.LogLevel.Trace, Microsoft.Extensions.Logging.LogLevel.Information, Microsoft.Extensions.Logging.LogLevel.Warning, Microsoft.Extensions.Logging.LogLevel.Error, Microsoft.Extensions.Logging.LogLevel.Critical };
+        var levels = new[] { Microsoft.Extensions.Logging.LogLevel.Trace, Microsoft.Extensions.Logging.LogLevel.Information, Microsoft.Extensions.Logging.LogLevel.Warning,
+            Microsoft.Extensions.Logging.LogLevel.Error, Microsoft.Extensions.Logging.LogLevel.Critical };
         return levels
             .Select((level, i) => LoggerMessage.Define<string, string, string>(level, new EventId(1000 + i, "OnnxRuntime"), "[{OrtCategory}] {OrtLogId}: {OrtMessage}"))
             .ToArray();

@@ -43,7 +43,8 @@ internal sealed class BoostedTreeCurve
         Head[]? heads = predictor switch
         {
             TreeEnsembleModelParametersBasedOnRegressionTree trees => [new Head(trees.TrainedTreeEnsemble.Trees, null)],
-            CalibratedModelParametersBase { SubModel: TreeEnsembleModelParametersBasedOnRegressionTree trees } calibrated => [new Head(trees.TrainedTreeEnsemble.Trees, calibrated.Calibrator)],
+            CalibratedModelParametersBase { SubModel: TreeEnsembleModelParametersBasedOnRegressionTree trees } calibrated =>
+                [new Head(trees.TrainedTreeEnsemble.Trees, calibrated.Calibrator)],
             OneVersusAllModelParameters ova => ClassHeads(ova),
             _ => null,
         };

@@ -138,13 +138,15 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         var named = $"version {version.Version} of '{RegistryNames.Shorten(version.Model)}'";
         if (image is null)
         {
-            return $"{named} ({version.Format.ToString().ToLowerInvariant()}) was not trained by MaaS: evaluation needs the {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata a training job writes (and an optimisation job keeps), which names the columns the version takes";
+            return $"{named} ({version.Format.ToString().ToLowerInvariant()}) was not trained by MaaS: evaluation needs the {TabularModelInfo.MetadataKey} or " +
+                $"{ImageModelInfo.MetadataKey} metadata a training job writes (and an optimisation job keeps), which names the columns the version takes";
         }
 
         var source = lineage?.Missing is { } gone
             ? $"; it was derived from version {gone.Version} of '{RegistryNames.Shorten(gone.Model)}', which no longer exists"
             : version.DerivedFrom is { } from ? $"; neither it nor version {from.Version} of '{RegistryNames.Shorten(from.Model)}', which it was derived from, has one" : "";
-        return $"{named} is an image classifier whose image column is unknown: evaluation reads it from the {TabularModelInfo.LineageMetadataKey} record of the training job that made the version{source}";
+        return $"{named} is an image classifier whose image column is unknown: evaluation reads it from the {TabularModelInfo.LineageMetadataKey} record of the training job " +
+            $"that made the version{source}";
     }
 
     // The labelled rows, in order, at most spec.Limit of them.
@@ -164,7 +166,8 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
 
     private async Task<Dictionary<string, object?>> TabularAsync(JobRun run, EvaluationSpec spec, TabularModelInfo info, DatasetTable table, int label, OnnxSession session)
     {
-        var columns = info.Features.Select(f => table.IndexOf(f.Name) is >= 0 and var i ? i : throw new JobFailedException("missing_column", $"the dataset has no column '{f.Name}', a feature of the version")).ToArray();
+        var columns = info.Features.Select(f => table.IndexOf(f.Name) is >= 0 and var i ? i
+            : throw new JobFailedException("missing_column", $"the dataset has no column '{f.Name}', a feature of the version")).ToArray();
         var rows = LabelledRows(table, label, spec.Limit);
         if (rows.Length == 0)
         {
@@ -203,22 +206,30 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             }
 
             var done = Math.Min(start + batchRows, rows.Length);
-            await run.ReportAsync(new JobProgress { Percent = 5 + (90.0 * done / rows.Length), Stage = "scoring", Metrics = new Dictionary<string, double> { ["rows_scored"] = done } });
+            await run.ReportAsync(new JobProgress
+            {
+                Percent = 5 + (90.0 * done / rows.Length),
+                Stage = "scoring",
+                Metrics = new Dictionary<string, double> { ["rows_scored"] = done }
+            });
         }
 
         if (regression)
         {
             var truth = rows.Select(r => table.Rows[r][label] switch
             {
-                double d when Math.Abs(d) > float.MaxValue => throw new JobFailedException("invalid_label", $"'{spec.Label}' holds {d.ToString(CultureInfo.InvariantCulture)} in row {r}, beyond the version's 32-bit floats (±3.4E+38)"),
+                double d when Math.Abs(d) > float.MaxValue => throw new JobFailedException("invalid_label",
+                    $"'{spec.Label}' holds {d.ToString(CultureInfo.InvariantCulture)} in row {r}, beyond the version's 32-bit floats (±3.4E+38)"),
                 double d => d,
-                var other => throw new JobFailedException("invalid_label", $"regression needs a numeric label; '{spec.Label}' holds {DatasetStatisticsCalculator.Key(other!)} in row {r}"),
+                var other => throw new JobFailedException("invalid_label",
+                    $"regression needs a numeric label; '{spec.Label}' holds {DatasetStatisticsCalculator.Key(other!)} in row {r}"),
             }).ToArray();
             return Evaluator.Regression(truth, [.. values]);
         }
 
         var truthClasses = rows.Select(r => classes!.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();
-        return Evaluator.Classification(truthClasses, new Predictions(null, [.. predictedClasses], [.. probabilities]), classes!, info.Task == TrainingNames.Binary && classes!.Count == 2);
+        return Evaluator.Classification(truthClasses, new Predictions(null, [.. predictedClasses], [.. probabilities]), classes!,
+            info.Task == TrainingNames.Binary && classes!.Count == 2);
     }
 
     // A number beyond float's range is infinity to the model, and an answer that overflowed is not finite: neither can be
@@ -231,18 +242,21 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             {
                 if (batch[i][f] is double d && Math.Abs(d) > float.MaxValue)
                 {
-                    throw new JobFailedException("invalid_dataset", $"row {rows[start + i]}, column '{info.Features[f].Name}': {d.ToString(CultureInfo.InvariantCulture)} is beyond the version's 32-bit floats (±3.4E+38)");
+                    throw new JobFailedException("invalid_dataset",
+                        $"row {rows[start + i]}, column '{info.Features[f].Name}': {d.ToString(CultureInfo.InvariantCulture)} is beyond the version's 32-bit floats (±3.4E+38)");
                 }
             }
 
             if (predicted.Values is { } values ? !double.IsFinite(values[i]) : predicted.Probabilities![i].Any(p => !double.IsFinite(p)))
             {
-                throw new JobFailedException("invalid_dataset", $"row {rows[start + i]}: the version's answer is not a finite number (NaN or infinity): its features are too large for the model's 32-bit arithmetic");
+                throw new JobFailedException("invalid_dataset",
+                    $"row {rows[start + i]}: the version's answer is not a finite number (NaN or infinity): its features are too large for the model's 32-bit arithmetic");
             }
         }
     }
 
-    private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label, OnnxSession session)
+    private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label,
+        OnnxSession session)
     {
         var column = columnName is null ? -1 : table.IndexOf(columnName);
         if (column < 0)
@@ -289,7 +303,12 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             }
 
             var done = start + count;
-            await run.ReportAsync(new JobProgress { Percent = 5 + (90.0 * done / rows.Length), Stage = "scoring", Metrics = new Dictionary<string, double> { ["rows_scored"] = done } });
+            await run.ReportAsync(new JobProgress
+            {
+                Percent = 5 + (90.0 * done / rows.Length),
+                Stage = "scoring",
+                Metrics = new Dictionary<string, double> { ["rows_scored"] = done }
+            });
         }
 
         var truth = rows.Select(r => classes.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();

@@ -213,7 +213,8 @@ internal sealed class FitProgress : IDisposable
             {
                 _logged = tenth;
                 var c = _counting;
-                _run.EventAsync("log", new { message = $"{c.Noun} {done} of {_total} {c.DoneVerb}{c.Unit}", iteration = done, iterations = _total, percent }).GetAwaiter().GetResult();
+                _run.EventAsync("log", new { message = $"{c.Noun} {done} of {_total} {c.DoneVerb}{c.Unit}", iteration = done, iterations = _total, percent }).GetAwaiter()
+                    .GetResult();
             }
         }
         catch (Exception report)

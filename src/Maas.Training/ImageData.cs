@@ -11,7 +11,8 @@ internal sealed record ImageData(float[] Images, int[] Labels, NetworkShape Shap
     public static ImageData From(TabularData data)
     {
         var table = data.Table;
-        var name = data.Spec.Features.Count == 1 ? data.Spec.Features[0].Name : throw new JobFailedException("invalid_spec", "image-classification takes exactly one image column as its feature");
+        var name = data.Spec.Features.Count == 1 ? data.Spec.Features[0].Name
+            : throw new JobFailedException("invalid_spec", "image-classification takes exactly one image column as its feature");
         var column = table.IndexOf(name);
         if (column < 0 || table.Columns[column].Type != DatasetColumnType.Image || table.Columns[column].Shape is not { } dims)
         {

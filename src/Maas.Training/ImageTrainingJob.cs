@@ -31,7 +31,8 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
     /// <summary>Registers the exported file: (metadata, lineage, evaluation, ONNX path) → version number.</summary>
     public delegate Task<int> Register(Dictionary<string, string> metadata, Dictionary<string, object?> lineage, Dictionary<string, object?> evaluation, string onnx);
 
-    /// <summary>Trains, evaluates on the test split, exports, checks the export and registers; <paramref name="searchReport"/> (the trials that chose the hyperparameters) goes into the lineage.</summary>
+    /// <summary>Trains, evaluates on the test split, exports, checks the export and registers; <paramref name="searchReport"/> (the trials that chose the hyperparameters) goes
+    /// into the lineage.</summary>
     public async Task<string> RunAsync(Register register, object? searchReport = null)
     {
         var images = ImageData.From(data);
@@ -60,7 +61,8 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         var (maxDiff, mismatches) = ImageOnnx.Compare(logits, ImageOnnx.Logits(onnx, images.Images, test, images.Shape.Dims));
         if (mismatches > 0)
         {
-            throw new JobFailedException("export_mismatch", $"the exported ONNX model's scores differ from ggml's by more than 1e-4 in {mismatches} values over {test.Length} test images (largest {maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
+            throw new JobFailedException("export_mismatch", $"the exported ONNX model's scores differ from ggml's by more than 1e-4 in {mismatches} values over {test.Length} " +
+                $"test images (largest {maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
         }
 
         evaluation["onnx_check"] = new Dictionary<string, object?> { ["rows"] = test.Length, ["mismatches"] = 0, ["max_abs_diff"] = maxDiff };
@@ -184,11 +186,19 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         if (optimizer is not null)
         {
             network.RestoreOptimizer(optimizer);
-            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state (step {optimizer.Steps})" });
+            await run.EventAsync("log", new
+            {
+                message = ($"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state " +
+                $"(step {optimizer.Steps})")
+            });
         }
         else
         {
-            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: the optimiser's moments restart)" });
+            await run.EventAsync("log", new
+            {
+                message = ($"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: " +
+                $"the optimiser's moments restart)")
+            });
         }
 
         return state;
@@ -202,7 +212,8 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         var classes = data.Classes!.Count;
         var (servingBatches, waited) = gate is null ? (0, TimeSpan.Zero) : (gate.ServingBatches, gate.Waited);
         var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken, (done, count) => batches.Done(epoch, done, count), gate);
-        var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
+        var (validationLoss, validationAccuracy) =
+            validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
         var row = new Dictionary<string, object?>
         {
             ["epoch"] = epoch,
@@ -244,7 +255,15 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
     {
         var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
         var done = (double)epoch / epochs;
-        return run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = StageOf(gate), Epoch = epoch, Iteration = iteration, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+        return run.ReportAsync(new JobProgress
+        {
+            Percent = 2 + (78 * done),
+            Stage = StageOf(gate),
+            Epoch = epoch,
+            Iteration = iteration,
+            Metrics = metrics,
+            EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9)
+        });
     }
 
     // Progress within an epoch, reported at most once per BatchReportInterval: percent, step and stage.

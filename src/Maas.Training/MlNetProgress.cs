@@ -81,7 +81,8 @@ internal sealed class MlNetProgress
         var limit = entry?.GetField("ProgressLim", Members);
         var metrics = entry?.GetField("Metrics", Members);
         var header = entry?.GetField("Header", Members);
-        return environment is null || trackerField is null || read is null || name is null || eventEntry is null || progress is null || limit is null || metrics is null || header is null
+        return environment is null || trackerField is null || read is null || name is null || eventEntry is null || progress is null || limit is null || metrics is null ||
+            header is null
             ? null
             : new Reflected(environment, trackerField, read, name, eventEntry, header, progress, limit, metrics);
     }

@@ -43,7 +43,8 @@ internal sealed class TabularData
             throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"the dataset has no label column '{spec.Label}'");
         }
 
-        var features = spec.Features.Select(f => table.IndexOf(f.Name) is >= 0 and var i ? i : throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"the dataset has no column '{f.Name}'")).ToArray();
+        var features = spec.Features.Select(
+            f => table.IndexOf(f.Name) is >= 0 and var i ? i : throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"the dataset has no column '{f.Name}'")).ToArray();
         var labelType = table.Columns[label].Type;
         IReadOnlyList<string>? classes = null;
         if (spec.Task != TrainingNames.Regression)
@@ -52,7 +53,8 @@ internal sealed class TabularData
                 .Order(DatasetStatisticsCalculator.ClassOrder(labelType)).ToArray();
             if (classes.Count < 2 || (spec.Task == TrainingNames.Binary && classes.Count != 2))
             {
-                throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"{spec.Task} needs {(spec.Task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{spec.Label}', which has {classes.Count}");
+                throw new Maas.Core.Jobs.JobFailedException("invalid_spec",
+                    $"{spec.Task} needs {(spec.Task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{spec.Label}', which has {classes.Count}");
             }
         }
         else if (labelType != DatasetColumnType.Number)

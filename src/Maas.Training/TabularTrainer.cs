@@ -99,7 +99,8 @@ internal sealed class TabularTrainer : IDisposable
         if (numbers.Length > 0)
         {
             // Missing numbers take the column's mean, so the model and its ONNX export agree on rows with gaps.
-            pipeline = pipeline.Append(Context.Transforms.ReplaceMissingValues(numbers.Select(n => new InputOutputColumnPair(n)).ToArray(), MissingValueReplacingEstimator.ReplacementMode.Mean));
+            pipeline = pipeline.Append(Context.Transforms.ReplaceMissingValues(numbers.Select(n => new InputOutputColumnPair(n)).ToArray(),
+                MissingValueReplacingEstimator.ReplacementMode.Mean));
             featureColumns.AddRange(numbers);
         }
 
@@ -129,7 +130,8 @@ internal sealed class TabularTrainer : IDisposable
     /// of a one-versus-all multiclass fit); null for trainers that say nothing during a fit (<see cref="FitProgress"/>).
     /// </summary>
     public (int Total, int Classes)? TreesToFit => Spec.Trainer == "fasttree"
-        ? ((HyperInt("trees") ?? new FastTreeRegressionTrainer.Options().NumberOfTrees) * (Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1), Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1)
+        ? ((HyperInt("trees") ?? new FastTreeRegressionTrainer.Options().NumberOfTrees) * (Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1),
+            Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1)
         : null;
 
     /// <summary>

@@ -17,7 +17,8 @@ namespace Maas.Training;
 /// ONNX Runtime answers like ML.NET on every test row, and registers the version once. With <paramref name="servingYield"/>,
 /// a neural network's training gives way to serving in this process (ML.NET's fits do not: they have no batch loop to pause).
 /// </summary>
-public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler, IReadsDatasets
+public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0,
+    ServingYield? servingYield = null) : IJobHandler, IReadsDatasets
 {
     private const string TrainedStage = "trained";
 
@@ -45,7 +46,8 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         var data = await LoadAsync(run, spec);
         if (spec.Task == TrainingNames.ImageClassification)
         {
-            return await new ImageTrainingJob(run, spec, data, threads, nice, servingYield).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
+            return await new ImageTrainingJob(run, spec, data, threads, nice, servingYield).RunAsync(
+                (metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
         }
 
         var (train, validation, test) = data.Split();
@@ -138,7 +140,12 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         catch (OperationCanceledException) when (run.CancellationToken.IsCancellationRequested)
         {
             // The trainer stopped at its next check rather than at its end: say how far the fit had come.
-            await run.EventAsync("log", new { message = $"the fit was stopped after {fitClock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: the job was cancelled or its worker stopped", fit_seconds = fitClock.Elapsed.TotalSeconds });
+            await run.EventAsync("log", new
+            {
+                message = ($"the fit was stopped after {fitClock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: the job " +
+                $"was cancelled or its worker stopped"),
+                fit_seconds = fitClock.Elapsed.TotalSeconds
+            });
             throw;
         }
 
@@ -228,7 +235,13 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             }
 
             await run.EventAsync("iteration", row);
-            await run.ReportAsync(new JobProgress { Percent = 55 + (15.0 * k / iterations), Stage = "iterations", Iteration = k, Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() });
+            await run.ReportAsync(new JobProgress
+            {
+                Percent = 55 + (15.0 * k / iterations),
+                Stage = "iterations",
+                Iteration = k,
+                Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary()
+            });
         }
     }
 
@@ -268,7 +281,8 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         {
             throw new JobFailedException(
                 "training_diverged",
-                $"the fitted model scores {bad} of {rows} {split} rows as NaN or infinity (the fit diverged); nothing was registered. Rescale the columns or lower the learning rate");
+                $"the fitted model scores {bad} of {rows} {split} rows as NaN or infinity (the fit diverged); nothing was registered. Rescale the columns or " +
+                $"lower the learning rate");
         }
 
         return predicted;
@@ -365,14 +379,16 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
         if (mismatches > 0)
         {
-            throw new JobFailedException("export_mismatch", $"the exported ONNX model disagrees with ML.NET on {mismatches} of {rows.Length} test rows (largest difference {maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
+            throw new JobFailedException("export_mismatch", $"the exported ONNX model disagrees with ML.NET on {mismatches} of {rows.Length} test rows (largest difference " +
+                $"{maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
         }
 
         return new Dictionary<string, object?> { ["rows"] = rows.Length, ["mismatches"] = mismatches, ["max_abs_diff"] = maxDiff };
     }
 
     // Registers the ONNX file once per job; metadata and lineage entries of the trainer kind are added to the common ones.
-    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, Dictionary<string, string> trainerMetadata, Dictionary<string, object?> trainerLineage, Dictionary<string, object?> evaluation, string onnx)
+    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, Dictionary<string, string> trainerMetadata, Dictionary<string, object?> trainerLineage,
+        Dictionary<string, object?> evaluation, string onnx)
     {
         // The point of no return, right before the effects that must happen once: a cancel that came first (even after
         // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker

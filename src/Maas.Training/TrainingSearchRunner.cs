@@ -39,7 +39,8 @@ internal static class TrainingSearchRunner
         var report = Report(ids, finished, winner, search);
         await run.EventAsync("log", new
         {
-            message = $"best trial {winner.Result.Index + 1} of {ids.Length} ({ids[winner.Result.Index]}): validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
+            message = ($"best trial {winner.Result.Index + 1} of {ids.Length} ({ids[winner.Result.Index]}): validation {search.Metric} " +
+                $"{winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering"),
         });
         run.ReportLaterWithin(TrialsEnd, 100);
         return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);
@@ -154,7 +155,13 @@ internal static class TrainingSearchRunner
         ["method"] = search.Method,
         ["metric"] = "validation_" + search.Metric,
         ["maximize"] = search.Maximize,
-        ["best"] = new Dictionary<string, object?> { ["trial"] = winner.Result.Index, ["job"] = ids[winner.Result.Index], ["hyperparameters"] = winner.Result.Hyperparameters, ["value"] = winner.Value },
+        ["best"] = new Dictionary<string, object?>
+        {
+            ["trial"] = winner.Result.Index,
+            ["job"] = ids[winner.Result.Index],
+            ["hyperparameters"] = winner.Result.Hyperparameters,
+            ["value"] = winner.Value
+        },
         ["trials"] = finished.Select(c => Describe(c, search)).ToArray(),
     };
 

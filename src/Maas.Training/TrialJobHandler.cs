@@ -29,7 +29,8 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
         var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
         if (version.Sha256 != spec.Dataset.Sha256)
         {
-            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the search was submitted with");
+            throw new JobFailedException("dataset_changed",
+                $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the search was submitted with");
         }
 
         var data = TabularData.From(spec, await datasets.LoadAsync(version, run.CancellationToken));
@@ -66,7 +67,8 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
                 }
 
                 await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
-                metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
+                metrics = TrainingJobHandler.Evaluate(data, validation,
+                    TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
             }
             catch (Exception e) when (e is not OperationCanceledException && trainer.AsCancellation(e) is { } cancelled)
             {

@@ -36,7 +36,8 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         Assert.Contains("demo-classifier", listed.Json().AsArray().Select(m => (string?)m!["name"]));
 
         // MAAS_URL and MAAS_API_KEY come before the file.
-        var elsewhere = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_URL"] = "http://127.0.0.1:9" });
+        var elsewhere = await CliRunner.RunAsync(["models", "list", "--json"],
+            new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_URL"] = "http://127.0.0.1:9" });
         var unreachable = elsewhere.AssertFailure(ExitCodes.Server, "unreachable");
         Assert.Contains("cannot reach the server at http://127.0.0.1:9 (MAAS_URL)", unreachable, StringComparison.Ordinal);
         Assert.DoesNotContain("maas serve", unreachable, StringComparison.Ordinal);
@@ -51,7 +52,8 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         Assert.Single(badKey.ErrorLines);
 
         // A key the server refuses is not saved.
-        var refused = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath + ".other" }, "maas-wrong-key");
+        var refused = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"],
+            new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath + ".other" }, "maas-wrong-key");
         Assert.Equal(ExitCodes.Auth, refused.ExitCode);
         Assert.False(File.Exists(ConfigPath + ".other"));
     }
@@ -155,7 +157,8 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         {
             var url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(90));
             var key = (await File.ReadAllTextAsync(Path.Combine(_home.Path, "admin-key"))).Trim();
-            var me = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_URL"] = url, ["MAAS_API_KEY"] = key, ["MAAS_CONFIG"] = ConfigPath });
+            var me = await CliRunner.RunAsync(["models", "list", "--json"],
+                new Dictionary<string, string?> { ["MAAS_URL"] = url, ["MAAS_API_KEY"] = key, ["MAAS_CONFIG"] = ConfigPath });
             Assert.Empty(me.Json().AsArray());
         }
         finally

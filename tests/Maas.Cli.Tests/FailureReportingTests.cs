@@ -48,7 +48,8 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
         // So do the usage errors a command finds once parsed: they ended at the message.
         var limit = (await fixture.RunAsync("evaluate", "m", "--version", "1", "--dataset", "d", "--limit", "0")).AssertFailure(ExitCodes.Usage, "usage");
         Assert.Equal("error: usage: --limit must be at least 1, not 0 (see maas evaluate --help)", limit);
-        var epochs = (await fixture.RunAsync("optimize", "m", "1", "--method", "prune-structured", "--fine-tune", "d", "--fine-tune-epochs", "0")).AssertFailure(ExitCodes.Usage, "usage");
+        var epochs = (await fixture.RunAsync("optimize", "m", "1", "--method", "prune-structured", "--fine-tune", "d", "--fine-tune-epochs", "0")).AssertFailure(ExitCodes.Usage,
+            "usage");
         Assert.EndsWith("--fine-tune-epochs must be 1 or more, not 0 (see maas optimize --help)", epochs, StringComparison.Ordinal);
     }
 
@@ -132,7 +133,8 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
 
         // A missing picture is file_not_found like every other missing file (it was io_error with .NET's message).
         var picture = Path.Combine(_files.Path, "missing.png");
-        Assert.Contains(picture, (await fixture.RunAsync("infer", "demo-classifier", "--image", picture)).AssertFailure(ExitCodes.Failure, "file_not_found"), StringComparison.Ordinal);
+        Assert.Contains(picture, (await fixture.RunAsync("infer", "demo-classifier", "--image", picture)).AssertFailure(ExitCodes.Failure, "file_not_found"),
+            StringComparison.Ordinal);
 
         // A missing validation file is found before the training file is sent (which used to be uploaded for nothing).
         var chats = Path.Combine(_files.Path, "chats.jsonl");
@@ -183,7 +185,8 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
         var job = await fixture.Client.ImportVersionAsync(name, new ImportRequest(url.ToString()));
         try
         {
-            await Conditions.ReadUntilAsync(() => fixture.Client.GetJobAsync(job.Id), j => j is { Status: "running", BytesDone: > 0 }, "the import to be running with its first bytes in");
+            await Conditions.ReadUntilAsync(() => fixture.Client.GetJobAsync(job.Id), j => j is { Status: "running", BytesDone: > 0 },
+                "the import to be running with its first bytes in");
             var parse = new System.CommandLine.RootCommand { CliHost.Json }.Parse(["--json"]);
             using var interrupt = new CancellationTokenSource();
             var following = JobsCommands.FollowAsync(parse, fixture.Client, job, interrupt.Token);
@@ -192,7 +195,8 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
             // It used to end with "interrupted: interrupted", which does not say the import goes on.
             var e = await Assert.ThrowsAsync<CliException>(() => following);
             Assert.Equal(ExitCodes.Interrupted, e.ExitCode);
-            Assert.Equal($"stopped following job {job.Id}, which goes on on the server: 'maas jobs logs {job.Id}' follows it again, 'maas jobs cancel {job.Id}' stops it", e.Message);
+            Assert.Equal($"stopped following job {job.Id}, which goes on on the server: 'maas jobs logs {job.Id}' follows it again, 'maas jobs cancel {job.Id}' stops it",
+                e.Message);
             Assert.Equal("running", (await fixture.Client.GetJobAsync(job.Id)).Status);
         }
         finally

@@ -89,7 +89,19 @@ public sealed partial class JobsCommandTests(CliServerFixture fixture)
             var at = start.AddMilliseconds(i / 3);
             var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             await store.CreateJobAsync(
-                new Job { Id = id, Kind = "import", Status = JobStatus.Succeeded, Model = "paged", Version = 1, Tenant = tenant, CreatedBy = "test", CreatedAt = at, UpdatedAt = at, FinishedAt = at },
+                new Job
+                {
+                    Id = id,
+                    Kind = "import",
+                    Status = JobStatus.Succeeded,
+                    Model = "paged",
+                    Version = 1,
+                    Tenant = tenant,
+                    CreatedBy = "test",
+                    CreatedAt = at,
+                    UpdatedAt = at,
+                    FinishedAt = at
+                },
                 CancellationToken.None);
             jobs.Add(JobPosition.Of(at, id));
         }

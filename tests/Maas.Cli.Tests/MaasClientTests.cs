@@ -43,14 +43,16 @@ public sealed class MaasClientTests(CliServerFixture fixture)
         Assert.Equal(name, model.Name);
         var bytes = TestArtifacts.Onnx(seed: 9);
         long reported = 0;
-        var version = await Client.UploadVersionAsync(name, new MemoryStream(bytes), "mlp.onnx", new UploadOptions { Sha256 = TestArtifacts.Sha256(bytes) }, new SyncProgress(v => reported = v));
+        var version = await Client.UploadVersionAsync(name, new MemoryStream(bytes), "mlp.onnx", new UploadOptions { Sha256 = TestArtifacts.Sha256(bytes) },
+            new SyncProgress(v => reported = v));
         Assert.Equal(bytes.Length, reported);
         Assert.Equal(1, version.Version);
         Assert.Equal("onnx", version.Format);
         var listed = await Client.ListModelsAsync(new ModelQuery { Search = name });
         Assert.Equal(name, Assert.Single(listed.Models).Name);
 
-        var mismatch = await Assert.ThrowsAsync<MaasApiException>(() => Client.UploadVersionAsync(name, new MemoryStream(bytes), "mlp.onnx", new UploadOptions { Sha256 = new string('0', 64) }));
+        var mismatch = await Assert.ThrowsAsync<MaasApiException>(
+            () => Client.UploadVersionAsync(name, new MemoryStream(bytes), "mlp.onnx", new UploadOptions { Sha256 = new string('0', 64) }));
         Assert.Equal("checksum_mismatch", mismatch.Code);
     }
 

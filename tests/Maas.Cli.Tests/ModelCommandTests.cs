@@ -281,7 +281,8 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         {
             var started = (await fixture.RunAsync("models", "import", name, url.ToString(), "--no-wait", "--json")).Json();
             var id = (string)started["id"]!;
-            await Conditions.ReadUntilAsync(() => fixture.Client.GetJobAsync(id), j => j is { Status: "running", BytesDone: > 0 }, "the import to be running with its first bytes in");
+            await Conditions.ReadUntilAsync(() => fixture.Client.GetJobAsync(id), j => j is { Status: "running", BytesDone: > 0 },
+                "the import to be running with its first bytes in");
             var running = (await fixture.RunAsync("jobs", "list", "--kind", "import", "--json")).Json().AsArray().Single(j => (string?)j!["id"] == id)!;
             Assert.Equal("running", (string?)running["status"]);
 

@@ -127,7 +127,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.True(File.Exists("/usr/bin/script"), "the test needs util-linux's script for a pseudo-terminal");
         var dataset = Names.Unique("line");
         (await fixture.RunAsync("datasets", "push", dataset, LineCsv(), "--json")).Json();
-        var command = string.Join(" ", new[] { "dotnet", CliRunner.CliDll(), "train", "--model", Names.Unique("tty"), "--dataset", dataset, "--task", "regression", "--label", "y", "--feature", "x", "--follow" });
+        var command = string.Join(" ", new[] { "dotnet", CliRunner.CliDll(), "train", "--model", Names.Unique("tty"), "--dataset", dataset, "--task", "regression", "--label", "y",
+            "--feature", "x", "--follow" });
         var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { "-qfec", command, "/dev/null" })
         {
@@ -212,7 +213,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var training = Names.Unique("clusters");
         (await fixture.RunAsync("datasets", "push", training, ClustersCsv("train.csv"), "--json")).Json();
         var model = Names.Unique("clusters");
-        var trained = (await fixture.RunAsync("train", "--model", model, "--dataset", training, "--task", "multiclass-classification", "--label", "cls", "--trainer", "lbfgs", "--follow", "--json")).Json();
+        var trained = (await fixture.RunAsync("train", "--model", model, "--dataset", training, "--task", "multiclass-classification", "--label", "cls", "--trainer", "lbfgs",
+            "--follow", "--json")).Json();
         Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
 
         // 6 of 30 labels flipped: the version is right on the other 24, an accuracy of 0.8.
@@ -252,7 +254,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
 
         // From a JSON file, a flag replacing one field; --json prints the ended job.
         var spec = Path.Combine(_files.Path, "job.json");
-        await File.WriteAllTextAsync(spec, $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "regression", "label": "y", "trainer": "lightgbm", "hyperparameters": {"iterations": 5} }""");
+        await File.WriteAllTextAsync(spec,
+            $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "regression", "label": "y", "trainer": "lightgbm", "hyperparameters": {"iterations": 5} }""");
         var job = (await fixture.RunAsync("train", "-f", spec, "--trainer", "sdca", "--hp", "iterations=20", "--follow", "--json")).Json();
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal("sdca", (string?)job["trainer"]);
@@ -356,7 +359,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     public async Task A_hyperparameter_without_a_value_is_a_usage_error_naming_hp_and_nothing_is_submitted()
     {
         var model = Names.Unique("hp");
-        foreach (var (hp, message) in new[] { ("iterations", "--hp: 'iterations' is not key=value"), ("=5", "--hp: '=5' is not key=value"), ("epochs=many", "--hp epochs=many: the value is not a number") })
+        foreach (var (hp, message) in new[] { ("iterations", "--hp: 'iterations' is not key=value"), ("=5", "--hp: '=5' is not key=value"), ("epochs=many",
+            "--hp epochs=many: the value is not a number") })
         {
             var run = await fixture.RunAsync("train", "--model", model, "--dataset", "line", "--task", "regression", "--label", "y", "--hp", hp);
             Assert.Contains(message, run.AssertFailure(ExitCodes.Usage, "usage"));
@@ -400,7 +404,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Matches(@"status running \(worker .+, attempt 1\)", human.Stdout); // was "status: status running, worker ..."
         Assert.Matches(@"\d status succeeded\n", human.Stdout.ReplaceLineEndings("\n"));
 
-        var job = (await fixture.RunAsync("optimize", name, "--version", "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast", "--json")).Json();
+        var job = (await fixture.RunAsync("optimize", name, "--version", "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast",
+            "--json")).Json();
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal("optimization", (string?)job["kind"]);
         Assert.Equal(3, (int?)job["result"]!["version"]);
@@ -511,14 +516,16 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         }
 
         Assert.Contains("--fine-tune DATASET", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune-epochs", "3"));
-        Assert.Contains("--fine-tune-epochs must be 1 or more, not 0", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "--fine-tune-epochs", "0"));
+        Assert.Contains("--fine-tune-epochs must be 1 or more, not 0",
+            await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "--fine-tune-epochs", "0"));
         Assert.Contains("prune-magnitude and prune-structured", await Usage("--method", "onnx-fp16", "--fine-tune", dataset));
         Assert.Contains("name or name:version", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", $"{dataset}:latest"));
         Assert.Contains("must be a JSON object such as", await Usage("--method", "prune-structured", "--options", "[0.5]"));
         Assert.Contains("options.ratio is already 0.5", await Usage("--method", "prune-structured", "--options", """{"ratio": 0.5}""", "-o", "ratio.x=1"));
         Assert.Contains("is not name=value", await Usage("--method", "prune-structured", "-o", "fine_tune..epochs=1"));
         (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options", "{\"ratio\": 0.5,")).AssertFailure(ExitCodes.Usage, "invalid_json");
-        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file", Path.Combine(_files.Path, "missing.json"))).AssertFailure(ExitCodes.Failure, "file_not_found");
+        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file", Path.Combine(_files.Path, "missing.json"))).AssertFailure(
+            ExitCodes.Failure, "file_not_found");
         Assert.Contains("not both", await Usage("--method", "prune-structured", "--options", "{}", "--options-file", file));
         var server = await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "-o", "fine_tune.optimizer=sgd");
         Assert.Contains("not 'optimizer'", server.AssertFailure(ExitCodes.Failure, "invalid_fine_tune"));
@@ -542,7 +549,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         });
         (await fixture.RunAsync("models", "push", name, gguf, "--task", "text-generation", "--json")).Json();
         var chats = Path.Combine(_files.Path, "chats.jsonl");
-        await File.WriteAllLinesAsync(chats, Enumerable.Range(0, 8).Select(i => $$"""{"messages": [{"role": "user", "content": "question {{i}}"}, {"role": "assistant", "content": "ok ok ok"}]}"""));
+        await File.WriteAllLinesAsync(chats,
+            Enumerable.Range(0, 8).Select(i => $$"""{"messages": [{"role": "user", "content": "question {{i}}"}, {"role": "assistant", "content": "ok ok ok"}]}"""));
 
         var run = await fixture.RunAsync("fine-tune", name, chats, "--epochs", "2", "--suffix", "cli");
         Assert.True(run.ExitCode == 0, run.ToString());

@@ -20,7 +20,8 @@ public sealed class WorkerJobFollowerTests
 
     [Theory]
     [InlineData("""{"status": "running", "worker": "host:1:ab", "attempt": 2}""", "status running (worker host:1:ab, attempt 2)")]
-    [InlineData("""{"status": "failed", "error": {"code": "cannot_measure", "message": "the source model does not run"}}""", "status failed: cannot_measure: the source model does not run")]
+    [InlineData("""{"status": "failed", "error": {"code": "cannot_measure", "message": "the source model does not run"}}""",
+        "status failed: cannot_measure: the source model does not run")]
     [InlineData("""{"status": "failed", "reason": "worker_lost"}""", "status failed: worker_lost")]
     [InlineData("""{"status": "succeeded", "error": null}""", "status succeeded")]
     public void A_status_event_reads_as_the_status_and_why(string data, string expected)
@@ -89,6 +90,7 @@ public sealed class WorkerJobFollowerTests
 
         Assert.Equal(ExitCodes.Interrupted, e.ExitCode);
         Assert.Equal("interrupted", e.Code);
-        Assert.Contains("job opt_123, which goes on on the server: 'maas jobs logs opt_123' follows it again, 'maas jobs cancel opt_123' stops it", e.Message, StringComparison.Ordinal);
+        Assert.Contains("job opt_123, which goes on on the server: 'maas jobs logs opt_123' follows it again, 'maas jobs cancel opt_123' stops it", e.Message,
+            StringComparison.Ordinal);
     }
 }

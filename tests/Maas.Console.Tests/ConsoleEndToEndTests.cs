@@ -36,7 +36,8 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Runs_ultraface_on_the_sample_photo_and_draws_face_boxes() => run.AssertScenario("ultraface_boxes");
 
     [BrowserFact]
-    public void The_requests_chart_moves_under_load_with_latency_percentiles_and_the_server_charts_beside_it_each_axis_in_round_steps() => run.AssertScenario("chart_moves_under_load");
+    public void The_requests_chart_moves_under_load_with_latency_percentiles_and_the_server_charts_beside_it_each_axis_in_round_steps() =>
+    run.AssertScenario("chart_moves_under_load");
 
     [BrowserFact]
     public void Creates_a_tenant_and_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
@@ -93,7 +94,8 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Classifies_a_picture_with_the_trained_image_model_and_names_its_class() => run.AssertScenario("image_classes");
 
     [BrowserFact]
-    public void Optimises_a_version_from_the_model_page_lists_the_new_version_as_the_job_ends_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
+    public void Optimises_a_version_from_the_model_page_lists_the_new_version_as_the_job_ends_and_shows_its_status_report_gate_and_job_events() =>
+    run.AssertScenario("optimise_version");
 
     [BrowserFact]
     public void Shows_a_models_serving_config_signature_evaluation_and_lineage_of_trained_and_optimised_versions() => run.AssertScenario("model_details");
@@ -105,7 +107,8 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Fine_tunes_an_llm_from_the_console_with_an_upload_progress_bar_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
-    public void Creates_a_deployment_with_a_split_changes_it_refuses_a_stale_change_pauses_resumes_aborts_deletes_and_promotes_with_its_history_and_edits_stickiness_and_a_rollout_from_its_page() => run.AssertScenario("deployments");
+    public void Deployment_page_splits_changes_refuses_stale_changes_pauses_resumes_aborts_deletes_promotes_and_edits_stickiness_and_rollouts() =>
+        run.AssertScenario("deployments");
 
     [BrowserFact]
     public void Pages_through_more_models_than_a_page_and_keeps_the_filters_and_the_page_across_a_reload() => run.AssertScenario("models_paging");
@@ -123,13 +126,16 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Revoking_the_key_of_the_session_warns_that_it_signs_out() => run.AssertScenario("own_key_revoke_warning");
 
     [BrowserFact]
-    public void A_job_being_cancelled_or_registering_its_result_is_offered_no_cancel_and_a_refused_cancel_shows_the_servers_message() => run.AssertScenario("cancel_offered_only_when_possible");
+    public void A_job_being_cancelled_or_registering_its_result_is_offered_no_cancel_and_a_refused_cancel_shows_the_servers_message() =>
+    run.AssertScenario("cancel_offered_only_when_possible");
 
     [BrowserFact]
-    public void A_refused_dataset_file_shows_the_limit_and_line_and_leaves_no_dataset_and_a_dataset_version_in_use_is_deleted_only_when_asked_again() => run.AssertScenario("dataset_refusals_and_deletes");
+    public void A_refused_dataset_file_shows_the_limit_and_line_and_leaves_no_dataset_and_a_dataset_version_in_use_is_deleted_only_when_asked_again() =>
+    run.AssertScenario("dataset_refusals_and_deletes");
 
     [BrowserFact]
-    public void A_dataset_read_by_unfinished_jobs_names_them_without_delete_anyway_and_one_named_only_by_unlisted_lineage_counts_it() => run.AssertScenario("dataset_in_use_by_jobs_or_unlisted_lineage");
+    public void A_dataset_read_by_unfinished_jobs_names_them_without_delete_anyway_and_one_named_only_by_unlisted_lineage_counts_it() =>
+    run.AssertScenario("dataset_in_use_by_jobs_or_unlisted_lineage");
 
     [BrowserFact]
     public void A_chart_takes_negative_values_into_its_axis_and_writes_small_values_as_they_are() => run.AssertScenario("chart_axis_and_labels");
@@ -138,7 +144,8 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void A_table_training_jobs_page_shows_no_epoch() => run.AssertScenario("table_job_has_no_epoch");
 
     [BrowserFact]
-    public void A_deployed_models_page_and_the_playground_show_the_split_calls_follow_and_hide_the_deployments_name_from_another_tenant() => run.AssertScenario("deployment_shown_where_calls_follow_it");
+    public void A_deployed_models_page_and_the_playground_show_the_split_calls_follow_and_hide_the_deployments_name_from_another_tenant() =>
+    run.AssertScenario("deployment_shown_where_calls_follow_it");
 
     [BrowserFact]
     public void An_import_whose_job_cannot_be_read_ends_with_the_servers_message() => run.AssertScenario("import_whose_job_vanishes");

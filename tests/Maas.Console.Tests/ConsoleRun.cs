@@ -131,7 +131,8 @@ public sealed class ConsoleRun : IAsyncLifetime
             VocabularySize = 1000,
         });
         var chats = Path.Combine(_work, "chats.jsonl");
-        await File.WriteAllLinesAsync(chats, Enumerable.Range(0, 8).Select(i => $$"""{"messages": [{"role": "user", "content": "question {{i}}"}, {"role": "assistant", "content": "ok ok ok"}]}"""));
+        await File.WriteAllLinesAsync(chats,
+            Enumerable.Range(0, 8).Select(i => $$"""{"messages": [{"role": "user", "content": "question {{i}}"}, {"role": "assistant", "content": "ok ok ok"}]}"""));
         return (lineCsv, shapesZip, vstripes, fineTuningBase, chats);
     }
 

@@ -54,7 +54,8 @@ public sealed class ImageCalibrationTests : IDisposable
         var inputs = table.Rows.Select(r => CalibrationImages.ToInput((byte[])r[0]!, 20, 24, 3, layout, Symmetric)).ToArray();
 
         var graph = OnnxGraph.Load(source);
-        var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), inputs.Select(i => new[] { new KeyValuePair<string, OnnxTensor>("input", OnnxTensor.Create(i, 1, 3, 16, 16)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
+        var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph),
+            inputs.Select(i => new[] { new KeyValuePair<string, OnnxTensor>("input", OnnxTensor.Create(i, 1, 3, 16, 16)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
         var info = OnnxStaticQuantizer.Rewrite(graph, ranges);
         var output = Path.Combine(_folder, "convnet-int8.onnx");
         graph.Save(output);
@@ -83,10 +84,12 @@ public sealed class ImageCalibrationTests : IDisposable
 
         // A few pictures: the sample photo as stored (resized by calibration), mirrored, darker, and a crop of it.
         using var photo = SKBitmap.Decode(SharedModels.PathOf("faces-sample.jpg"));
-        var pictures = new[] { Rgb(photo, false, 1f, null), Rgb(photo, true, 1f, null), Rgb(photo, false, 0.7f, null), Rgb(photo, false, 1f, new SKRectI(0, 0, photo.Width * 2 / 3, photo.Height * 2 / 3)) };
+        var pictures = new[] { Rgb(photo, false, 1f, null), Rgb(photo, true, 1f, null), Rgb(photo, false, 0.7f, null),
+            Rgb(photo, false, 1f, new SKRectI(0, 0, photo.Width * 2 / 3, photo.Height * 2 / 3)) };
         var inputs = pictures.Select(p => CalibrationImages.ToInput(p.Pixels, p.Height, p.Width, 3, layout, Symmetric)).ToArray();
         var graph = OnnxGraph.Load(source);
-        var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), inputs.Select(i => new[] { new KeyValuePair<string, OnnxTensor>("input", OnnxTensor.Create(i, 1, 3, 240, 320)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
+        var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), inputs.Select(
+            i => new[] { new KeyValuePair<string, OnnxTensor>("input", OnnxTensor.Create(i, 1, 3, 240, 320)) }), CalibrationMethod.MinMax, 100, CancellationToken.None);
         var info = OnnxStaticQuantizer.Rewrite(graph, ranges);
         var output = Path.Combine(_folder, "ultraface-int8-static.onnx");
         graph.Save(output);
@@ -107,7 +110,8 @@ public sealed class ImageCalibrationTests : IDisposable
         foreach (var face in before)
         {
             var best = after.Select(f => Iou(face, f)).DefaultIfEmpty(0).Max();
-            Assert.True(best >= 0.9, $"a face at ({face.X0:0.000}, {face.Y0:0.000}, {face.X1:0.000}, {face.Y1:0.000}) has IoU {best:0.000} at most with the int8 model's ({after.Count} faces vs {before.Count})");
+            Assert.True(best >= 0.9, $"a face at ({face.X0:0.000}, {face.Y0:0.000}, {face.X1:0.000}, {face.Y1:0.000}) has IoU {best:0.000} at most with the int8 model's " +
+                $"({after.Count} faces vs {before.Count})");
         }
 
         Assert.InRange(after.Count, before.Count - 1, before.Count + 1);
@@ -131,7 +135,8 @@ public sealed class ImageCalibrationTests : IDisposable
         var after = Faces(output, ppm);
         Assert.InRange(before.Count, 10, 80);
         var ious = before.Select(face => after.Select(f => Iou(face, f)).DefaultIfEmpty(0).Max()).ToArray();
-        Assert.True(ious.All(iou => iou >= MinIou), $"{ious.Count(iou => iou < MinIou)} of {before.Count} faces have IoU below {MinIou} (smallest {ious.Min():0.000}); the int8 model finds {after.Count}");
+        Assert.True(ious.All(iou => iou >= MinIou),
+            $"{ious.Count(iou => iou < MinIou)} of {before.Count} faces have IoU below {MinIou} (smallest {ious.Min():0.000}); the int8 model finds {after.Count}");
         Assert.InRange(after.Count, before.Count - 1, before.Count + 1);
     }
 

@@ -16,14 +16,17 @@ public sealed class NothingToOptimizeMessageTests
             ["weight_levels"] = 127,
             ["skipped"] = new[] { "MatMul 'a': its weight is computed", "Gemm 'b': its weight is computed" },
         });
-        Assert.Equal("onnx-int8-dynamic found no weights to quantise: 0 MatMul, 0 Gemm, 0 Conv; skipped: MatMul 'a': its weight is computed, Gemm 'b': its weight is computed in this model", message);
+        Assert.Equal("onnx-int8-dynamic found no weights to quantise: 0 MatMul, 0 Gemm, 0 Conv; skipped: MatMul 'a': its weight is computed, Gemm 'b': its weight " +
+            "is computed in this model", message);
         Assert.DoesNotContain("{", message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Each_method_says_what_it_found_none_of_in_words()
     {
-        Assert.Equal("prune-magnitude found no weight tensors to prune at sparsity 0.5 in this model", OptimizationJobHandler.NothingToOptimize(OptimizationMethods.PruneMagnitude, new Dictionary<string, object?> { ["sparsity"] = 0.5, ["tensors_pruned"] = 0 }));
-        Assert.DoesNotContain("{", OptimizationJobHandler.NothingToOptimize(OptimizationMethods.OnnxFp16, new Dictionary<string, object?> { ["tensors_converted"] = 0 }), StringComparison.Ordinal);
+        Assert.Equal("prune-magnitude found no weight tensors to prune at sparsity 0.5 in this model",
+            OptimizationJobHandler.NothingToOptimize(OptimizationMethods.PruneMagnitude, new Dictionary<string, object?> { ["sparsity"] = 0.5, ["tensors_pruned"] = 0 }));
+        Assert.DoesNotContain("{", OptimizationJobHandler.NothingToOptimize(OptimizationMethods.OnnxFp16, new Dictionary<string, object?> { ["tensors_converted"] = 0 }),
+            StringComparison.Ordinal);
     }
 }

@@ -101,7 +101,8 @@ public sealed class OnnxLinearLoweringTests : IDisposable
     public void A_linear_classifier_lowered_to_matmul_gives_the_same_labels_and_scores_and_quantises(string post, long firstLabel)
     {
         var random = new Random(3);
-        var source = Classifier($"linear-{post}", random, Classes, OnnxAttribute.Ints("classlabels_ints", Enumerable.Range(0, Classes).Select(i => firstLabel + i).ToArray()), post, Classes);
+        var source = Classifier($"linear-{post}", random, Classes, OnnxAttribute.Ints("classlabels_ints", Enumerable.Range(0, Classes).Select(i => firstLabel + i).ToArray()),
+            post, Classes);
 
         var (graph, lowered) = Lowered(source, new LinearLoweringResult(1, 0));
 
@@ -158,7 +159,8 @@ public sealed class OnnxLinearLoweringTests : IDisposable
             .Output("PredictedLabel", OnnxElementType.Bool, "batch", 1)
             .Initializer("Slope", [-1.7f], [])
             .Initializer("Offset", [0.2f], [])
-            .Node("LinearRegressor", ["x"], ["Score"], "LinearRegressor", "ai.onnx.ml", OnnxAttribute.String("post_transform", "NONE"), OnnxAttribute.Int("targets", 1), OnnxAttribute.Floats("coefficients", Uniform(random, Features)), OnnxAttribute.Floats("intercepts", 0.1f))
+            .Node("LinearRegressor", ["x"], ["Score"], "LinearRegressor", "ai.onnx.ml", OnnxAttribute.String("post_transform", "NONE"), OnnxAttribute.Int("targets", 1),
+                OnnxAttribute.Floats("coefficients", Uniform(random, Features)), OnnxAttribute.Floats("intercepts", 0.1f))
             .Node("Mul", ["Score", "Slope"], ["MulNodeOutput"])
             .Node("Add", ["MulNodeOutput", "Offset"], ["linearOutput"])
             .Node("Sigmoid", ["linearOutput"], ["Probability"])
@@ -185,7 +187,8 @@ public sealed class OnnxLinearLoweringTests : IDisposable
         new OnnxModelWriter("regressor", opset: 12).Opset(1, "ai.onnx.ml")
             .Input("x", OnnxElementType.Float, "batch", Features)
             .Output("y", OnnxElementType.Float, "batch", 1)
-            .Node("LinearRegressor", ["x"], ["y"], "r", "ai.onnx.ml", OnnxAttribute.String("post_transform", "SOFTMAX"), OnnxAttribute.Floats("coefficients", Uniform(random, Features)))
+            .Node("LinearRegressor", ["x"], ["y"], "r", "ai.onnx.ml", OnnxAttribute.String("post_transform", "SOFTMAX"),
+                OnnxAttribute.Floats("coefficients", Uniform(random, Features)))
             .Save(regressor);
 
         foreach (var path in new[] { probit, mismatched, regressor })

@@ -50,7 +50,8 @@ public sealed class OnnxMeasurementTests : IDisposable
             // Items per second at batch 32 against calls per second at batch 1: a batch is neither 32 times faster per
             // item than one call nor 20 times slower (generous bounds: the machine is shared), and never 0 or infinite.
             var single = 1000 / p50;
-            Assert.True(double.IsFinite(throughput) && throughput > single / 20 && throughput < single * 32 * 4, $"{throughput:0} items/s at batch 32 against {single:0} calls/s at batch 1");
+            Assert.True(double.IsFinite(throughput) && throughput > single / 20 && throughput < single * 32 * 4,
+                $"{throughput:0} items/s at batch 32 against {single:0} calls/s at batch 1");
         }
     }
 
@@ -73,7 +74,14 @@ public sealed class OnnxMeasurementTests : IDisposable
     [Fact]
     public void The_gate_holds_throughput_and_accuracy_to_their_thresholds_and_an_evaluated_rewrite_keeps_the_output_checks()
     {
-        var metrics = new Dictionary<string, double?> { ["nonfinite_values"] = 0, ["relative_mean_abs_diff"] = 0.01, ["top1_agreement"] = 1, ["throughput_ratio"] = 1.2, ["accuracy_drop"] = 0.02 };
+        var metrics = new Dictionary<string, double?>
+        {
+            ["nonfinite_values"] = 0,
+            ["relative_mean_abs_diff"] = 0.01,
+            ["top1_agreement"] = 1,
+            ["throughput_ratio"] = 1.2,
+            ["accuracy_drop"] = 0.02
+        };
 
         var untrained = OptimizationGate.Evaluate(ModelFormat.Onnx, null, metrics);
         Assert.False(untrained.Passed);

@@ -37,7 +37,8 @@ public sealed class OnnxNetworkImportTests : IDisposable
         return Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2) - 1) * scale).ToArray();
     }
 
-    // Each form writes GELU of "hidden" into "activated". image [N, 1, 4, 4] → Flatten → Gemm 16→12 → GELU (in the form named) → Dropout 0.25 (inference) → Gemm 12→3 → logits → Softmax.
+    // Each form writes GELU of "hidden" into "activated". image [N, 1, 4, 4] → Flatten → Gemm 16→12 → GELU (in the form named) → Dropout 0.25 (inference) → Gemm 12→3 → logits →
+    // Softmax.
     private string Model(string form, Action<OnnxModelWriter>? dropout = null)
     {
         var opset = form.StartsWith("gelu-op", StringComparison.Ordinal) ? 20 : 17;
@@ -151,7 +152,8 @@ public sealed class OnnxNetworkImportTests : IDisposable
         Assert.Contains(imported.Notes, n => n.Contains("node 'drop' (Dropout, ratio 0.25) is the identity", StringComparison.Ordinal));
 
         // The hidden values span several units either side of 0, where the GELU forms differ most.
-        var hidden = Enumerable.Range(0, Rows * Hidden).Select(i => _b1[i % Hidden] + Enumerable.Range(0, Pixels).Sum(p => _w1[((i % Hidden) * Pixels) + p] * _pictures[((i / Hidden) * Pixels) + p])).ToArray();
+        var hidden = Enumerable.Range(0, Rows * Hidden)
+            .Select(i => _b1[i % Hidden] + Enumerable.Range(0, Pixels).Sum(p => _w1[((i % Hidden) * Pixels) + p] * _pictures[((i / Hidden) * Pixels) + p])).ToArray();
         Assert.True(hidden.Min() < -2 && hidden.Max() > 2, $"hidden values from {hidden.Min()} to {hidden.Max()}");
 
         var expected = OnnxRuntimeLogits(path);
@@ -175,7 +177,8 @@ public sealed class OnnxNetworkImportTests : IDisposable
     [Fact]
     public void A_network_the_ggml_trainer_exported_with_gelu_and_dropout_imports_and_computes_the_same()
     {
-        NetworkLayer[] layers = [new() { Type = "flatten" }, new() { Type = "dense", Units = 10 }, new() { Type = "gelu" }, new() { Type = "dropout", Rate = 0.3 }, new() { Type = "dense" }];
+        NetworkLayer[] layers = [new() { Type = "flatten" }, new() { Type = "dense", Units = 10 }, new() { Type = "gelu" }, new() { Type = "dropout", Rate = 0.3 },
+            new() { Type = "dense" }];
         var path = Path.Combine(_folder, "trained.onnx");
         float[] exported;
         using (var network = GgmlNetwork.Create(layers, new NetworkShape([1, Side, Side]), Classes, new GgmlTrainingOptions { BatchSize = Rows, Seed = 7 }))
@@ -208,9 +211,11 @@ public sealed class OnnxNetworkImportTests : IDisposable
         Assert.Contains("node 'div' (Div) is a Div", near);
 
         // A contrib operator other than Gelu and FastGelu, and a GELU with a bias input.
-        var bias = Refused(ModelWith(w => w.Opset(1, "com.microsoft").Initializer("bias", new float[Hidden], [Hidden]).Node("BiasGelu", ["hidden", "bias"], ["activated"], "bias_gelu", "com.microsoft")));
+        var bias = Refused(ModelWith(w =>
+            w.Opset(1, "com.microsoft").Initializer("bias", new float[Hidden], [Hidden]).Node("BiasGelu", ["hidden", "bias"], ["activated"], "bias_gelu", "com.microsoft")));
         Assert.Contains("node 'bias_gelu' (BiasGelu) is an operator of domain 'com.microsoft'", bias);
-        var fast = Refused(ModelWith(w => w.Opset(1, "com.microsoft").Initializer("bias", new float[Hidden], [Hidden]).Node("FastGelu", ["hidden", "bias"], ["activated"], "fast", "com.microsoft")));
+        var fast = Refused(ModelWith(w =>
+            w.Opset(1, "com.microsoft").Initializer("bias", new float[Hidden], [Hidden]).Node("FastGelu", ["hidden", "bias"], ["activated"], "fast", "com.microsoft")));
         Assert.Contains("node 'fast' (FastGelu) must be a GELU of its one input", fast);
 
         // Dropout that is not the identity: its mask read, or in training mode.

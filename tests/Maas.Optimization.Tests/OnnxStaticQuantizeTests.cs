@@ -35,7 +35,8 @@ public sealed class OnnxStaticQuantizeTests : IDisposable
     private static IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds(float[][] rows) =>
         rows.Select(r => new[] { new KeyValuePair<string, OnnxTensor>("input", OnnxTensor.Create(r, 1, 64)) });
 
-    private (string Path, StaticInt8Rewrite Info, IReadOnlyDictionary<string, ActivationRange> Ranges) Quantize(string source, float[][] rows, CalibrationMethod method, double percentile, string name)
+    private (string Path, StaticInt8Rewrite Info,
+        IReadOnlyDictionary<string, ActivationRange> Ranges) Quantize(string source, float[][] rows, CalibrationMethod method, double percentile, string name)
     {
         var graph = OnnxGraph.Load(source);
         var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), Feeds(rows), method, percentile, CancellationToken.None);

@@ -77,11 +77,13 @@ public sealed class OptimizationApplicabilityTests : IDisposable
     [Fact]
     public void Int4_is_refused_for_a_tree_ensemble_and_for_matmul_weights_too_small_for_it()
     {
-        var trees = Assert.Throws<OptimizationRequestException>(() => OptimizationApplicability.Check(Spec(OptimizationMethods.OnnxInt4), Source, Model("trees", withMatMul: false)));
+        var trees = Assert.Throws<OptimizationRequestException>(
+            () => OptimizationApplicability.Check(Spec(OptimizationMethods.OnnxInt4), Source, Model("trees", withMatMul: false)));
         Assert.StartsWith("onnx-int4 cannot apply to version 3 of 'trees': it is a tree ensemble", trees.Message, StringComparison.Ordinal);
 
         // Beside the trees, a 1 x 1 MatMul weight: nothing MatMulNBits takes, named with its shape.
-        var small = Assert.Throws<OptimizationRequestException>(() => OptimizationApplicability.Check(Spec(OptimizationMethods.OnnxInt4), Source, Model("mixed", withMatMul: true)));
+        var small = Assert.Throws<OptimizationRequestException>(
+            () => OptimizationApplicability.Check(Spec(OptimizationMethods.OnnxInt4), Source, Model("mixed", withMatMul: true)));
         Assert.Equal("method_not_applicable", small.Code);
         Assert.Contains("at least 1024 values with K at least block_size (32), and its MatMul weights are w [1, 1]", small.Message, StringComparison.Ordinal);
     }

@@ -109,7 +109,8 @@ public sealed class RewriteCancellationTests : IDisposable
             .Node("Reshape", ["input", "shape"], ["flat"]).Node("MatMul", ["flat", "w"], ["logits"]).Save(path);
         var random = new Random(3);
         var rows = Enumerable.Range(0, 600).ToArray();
-        var data = new FineTuneData(rows.SelectMany(_ => new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)random.NextDouble(), (float)random.NextDouble() }).ToArray(), rows.Select(r => r % 3).ToArray(), new NetworkShape([1, 2, 2]), [], [], rows, 0);
+        var data = new FineTuneData(rows.SelectMany(_ => new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)random.NextDouble(), (float)random.NextDouble() })
+            .ToArray(), rows.Select(r => r % 3).ToArray(), new NetworkShape([1, 2, 2]), [], [], rows, 0);
 
         var accuracy = PrunedFineTune.Accuracy(path, "input", "logits", data, rows, 3, CancellationToken.None);
         Assert.InRange(accuracy, 0, 1);

@@ -89,7 +89,8 @@ public sealed class ConvolutionColumnsTests
 
             // A max-pool after a gathered convolution whose output is odd (5x5 at 20x20 input): pool_2d there, quadrants
             // for the two before it.
-            _ => [.. NetworkShapes.DefaultCnn.Take(6), new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 }, new() { Type = "max_pool", Kernel = 2 }, new() { Type = "flatten" }, new() { Type = "dense" }],
+            _ => [.. NetworkShapes.DefaultCnn.Take(6), new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 }, new() { Type = "max_pool", Kernel = 2 },
+                new() { Type = "flatten" }, new() { Type = "dense" }],
         };
         var size = name == "quadrant-tail" ? 20 : Size;
         var (images, labels) = TinyImages.Generate(20, size, seed: 6);

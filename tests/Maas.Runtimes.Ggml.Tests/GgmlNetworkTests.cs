@@ -45,7 +45,8 @@ public sealed class GgmlNetworkTests
         // (Two threads on halves of the batch are DataParallelTrainingTests'; here ggml's own threading of one graph.)
         GgmlWeights Train(int threads, int nice = 0)
         {
-            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Seed = 5, Threads = threads, Nice = nice, DataParallel = false });
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3,
+                new() { BatchSize = 10, Seed = 5, Threads = threads, Nice = nice, DataParallel = false });
             network.TrainEpoch(x, labels, rows, CancellationToken.None);
             return network.Weights();
         }
@@ -165,7 +166,8 @@ public sealed class GgmlNetworkTests
         ];
         foreach (var optimizer in new[] { "adamw", "sgd" })
         {
-            using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, new() { Optimizer = optimizer, LearningRate = optimizer == "sgd" ? 0.1 : 0.01, BatchSize = 10, Threads = 1 });
+            using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3,
+                new() { Optimizer = optimizer, LearningRate = optimizer == "sgd" ? 0.1 : 0.01, BatchSize = 10, Threads = 1 });
             var epochs = Enumerable.Range(0, 6).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None)).ToList();
             Assert.True(epochs[^1].TrainLoss < epochs[0].TrainLoss * 0.9, $"{optimizer}: loss {epochs[0].TrainLoss} → {epochs[^1].TrainLoss}");
         }
@@ -288,7 +290,8 @@ public sealed class GgmlNetworkTests
         var continued = Resume(withMoments: true);
         for (var e = 0; e < 3; e++)
         {
-            Assert.True(Math.Abs(continued[e] - uninterrupted[e + 2]) <= 1e-4 * Math.Abs(uninterrupted[e + 2]), $"epoch {e + 3}: resumed {continued[e]}, uninterrupted {uninterrupted[e + 2]}");
+            Assert.True(Math.Abs(continued[e] - uninterrupted[e + 2]) <= 1e-4 * Math.Abs(uninterrupted[e + 2]),
+                $"epoch {e + 3}: resumed {continued[e]}, uninterrupted {uninterrupted[e + 2]}");
         }
 
         // Restarted moments (the old behaviour) leave that trajectory: the comparison above can tell them apart.

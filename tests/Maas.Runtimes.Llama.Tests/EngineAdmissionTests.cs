@@ -19,7 +19,8 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     [InlineData(LlmPromptAdmission.Auto, true, true)]
     [InlineData(LlmPromptAdmission.Batched, true, false)]
     [InlineData(LlmPromptAdmission.Staggered, false, true, 2)]
-    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_a_budget_of_tokens_a_step_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers, int burst = 0)
+    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_a_budget_of_tokens_a_step_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers,
+    int burst = 0)
     {
         // With bursts (PromptBurstPrompts), the three cold prompts waiting make the budget two budgets.
         var budget = new PromptStepPlanner(staggers, 128, burst).BudgetFor(3);
@@ -40,7 +41,8 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
             var start = engine.GetStatistics().PromptSteps;
             // Short prompts, so that even staggered admission packs all three into one step.
             var firstTokens = Enumerable.Range(0, slots).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
-            holders = Enumerable.Range(0, slots).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 400), firstTokens[i])).ToArray();
+            holders = Enumerable.Range(0, slots)
+                .Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 400), firstTokens[i])).ToArray();
             await Task.WhenAll(firstTokens.Select(t => t.Task));
             if (engine.GetStatistics().PromptSteps - start == 1 || attempt == 4)
             {
@@ -100,7 +102,8 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     public async Task Staggered_a_long_prompt_is_decoded_in_chunks_after_a_short_one_and_generates_what_it_does_whole()
     {
         await using var engine = models.ContextSensitiveEngine(batchSize: 512, prefixCache: false, unified: false, LlmPromptAdmission.Staggered, slots: 2, promptChunkTokens: 16);
-        int[] Prompt(string word, int sentences) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, sentences).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
+        int[] Prompt(string word, int sentences) =>
+            [.. engine.Tokenize(string.Concat(Enumerable.Range(0, sentences).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
         var longPrompt = Prompt("amber", 40);
         var shortPrompt = Prompt("basil", 1);
         Assert.True(longPrompt.Length > 8 * 16, $"a prompt of {longPrompt.Length} tokens is not many chunks long");
@@ -108,7 +111,8 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
 
         // Both slots busy, so the two prompts wait together.
         var firstTokens = Enumerable.Range(0, 2).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
-        var holders = Enumerable.Range(0, 2).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 200), firstTokens[i])).ToArray();
+        var holders = Enumerable.Range(0, 2)
+            .Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 200), firstTokens[i])).ToArray();
         await Task.WhenAll(firstTokens.Select(t => t.Task));
         using var pause = engine.PauseSteps(Maas.Testing.Conditions.Ceiling); // until the prompts wait: no holder can end meanwhile
         var queued = new[] { RunAsync(engine, longPrompt), RunAsync(engine, shortPrompt) };

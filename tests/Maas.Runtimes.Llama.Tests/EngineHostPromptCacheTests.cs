@@ -19,7 +19,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
     public async Task Interleaved_conversations_each_reuse_their_own_earlier_turn()
     {
         await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 4);
-        int[] Turn(string who, int turn) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 8 * turn).Select(i => $"{who} says {i}. ")), addSpecial: true, parseSpecial: false)];
+        int[] Turn(string who, int turn) =>
+            [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 8 * turn).Select(i => $"{who} says {i}. ")), addSpecial: true, parseSpecial: false)];
 
         // A and B share their first tokens (BOS and the opening words' shape), as chats share a template.
         await RunAsync(engine, Turn("alice", 1));
@@ -41,7 +42,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         // The shared system prompt is most of what a slot holds, so another conversation taking that slot keeps it and
         // loses less than half: the conversation's own turns must still go to host memory and come back from there.
         var logs = new CapturedLogs();
-        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, admission, slots: 3, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, admission, slots: 3, promptCacheBytes: Plenty,
+            logger: logs.Single("engine"));
         int[] Words(string text, bool first = false) => [.. engine.Tokenize(text, addSpecial: first, parseSpecial: false)];
         var system = Words(string.Concat(Enumerable.Range(0, 24).Select(i => $"Rule {i} applies to everyone. ")), first: true);
         int[] Message(int conversation, int turn) => Words(string.Concat(Enumerable.Range(0, 5).Select(i => $" Guest {conversation} asks {turn}.{i}?")));
@@ -74,7 +76,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
             for (var turn = 1; turn < Turns; turn++)
             {
                 // At least everything the conversation sent last time (the slot also kept most of the answer).
-                Assert.True(turns[c, turn].Usage.CachedPromptTokens >= turns[c, turn - 1].Prompt.Length, $"conversation {c} turn {turn + 1}: {turns[c, turn].Usage.CachedPromptTokens} of {turns[c, turn].Prompt.Length} cached\n{report}");
+                Assert.True(turns[c, turn].Usage.CachedPromptTokens >= turns[c, turn - 1].Prompt.Length,
+                    $"conversation {c} turn {turn + 1}: {turns[c, turn].Usage.CachedPromptTokens} of {turns[c, turn].Prompt.Length} cached\n{report}");
             }
         }
 
@@ -129,7 +132,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
     public async Task Saves_and_restores_and_each_request_timeline_are_logged_at_debug()
     {
         var logs = new CapturedLogs();
-        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty,
+            logger: logs.Single("engine"));
         var x = Prompt(engine, "fact");
         var y = Prompt(engine, "rule");
         await RunAsync(engine, x);
@@ -140,7 +144,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
 
         // One save (x, with its answer) and one restore of the whole prompt, in bytes the cache counted.
         var saves = lines.Select(l => Regex.Match(l, @"^Slot 0: saved (\d+) tokens \((\d+) bytes\) to the host prompt cache in [\d.]+ ms")).Where(m => m.Success).ToList();
-        var restores = lines.Select(l => Regex.Match(l, @"^Slot 0: restored (\d+) prompt tokens of a saved (\d+) \((\d+) bytes\) from the host prompt cache in [\d.]+ ms")).Where(m => m.Success).ToList();
+        var restores = lines.Select(l => Regex.Match(l, @"^Slot 0: restored (\d+) prompt tokens of a saved (\d+) \((\d+) bytes\) from the host prompt cache in [\d.]+ ms"))
+            .Where(m => m.Success).ToList();
         Assert.True(saves.Count == 2, string.Join("\n", lines)); // x when y came, y when x came back
         var restore = Assert.Single(restores);
         Assert.Equal(x.Length, int.Parse(restore.Groups[1].Value));
@@ -162,7 +167,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
     public async Task Once_it_has_saved_an_idle_engine_makes_spare_buffers_and_the_next_save_writes_into_one()
     {
         var logs = new CapturedLogs();
-        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty,
+            logger: logs.Single("engine"));
         await RunAsync(engine, Prompt(engine, "fact"));
         await RunAsync(engine, Prompt(engine, "rule")); // fact saved, into new memory: no spare buffer yet
         var saves = SaveLines(logs);
@@ -229,7 +235,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         // x comes back from host memory, then its request goes away mid-generation.
         using (var stop = new CancellationTokenSource())
         {
-            await using var running = engine.GenerateAsync(LlamaTestModels.Greedy([.. x, .. engine.Tokenize(" and more", addSpecial: false, parseSpecial: false)], 500), stop.Token).GetAsyncEnumerator(stop.Token);
+            await using var running = engine.GenerateAsync(LlamaTestModels.Greedy([.. x, .. engine.Tokenize(" and more", addSpecial: false, parseSpecial: false)], 500),
+                stop.Token).GetAsyncEnumerator(stop.Token);
             Assert.True(await running.MoveNextAsync());
             await stop.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>

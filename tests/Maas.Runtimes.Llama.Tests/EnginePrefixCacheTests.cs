@@ -42,9 +42,11 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         }
 
         // Not a prompt-blind model: another prefix of the same length gives other numbers.
-        var (_, otherLogprobs, _) = await RunAsync(cold, [.. cached.Tokenize(string.Concat(Enumerable.Range(0, 24).Select(i => $"rule {i} fails. ")), addSpecial: true, parseSpecial: false), .. cached.Tokenize(" beta", addSpecial: false, parseSpecial: false)]);
+        var (_, otherLogprobs, _) = await RunAsync(cold, [.. cached.Tokenize(string.Concat(Enumerable.Range(0, 24).Select(i => $"rule {i} fails. ")), addSpecial: true,
+            parseSpecial: false), .. cached.Tokenize(" beta", addSpecial: false, parseSpecial: false)]);
         Assert.True(otherLogprobs.Zip(coldLogprobs).Any(p => p.First.TokenId != p.Second.TokenId || Math.Abs(p.First.Logprob - p.Second.Logprob) > 0.1),
-            "the model generates the same whatever the prompt: " + string.Join(", ", otherLogprobs.Zip(coldLogprobs).Select(p => $"{p.First.TokenId}/{p.First.Logprob:R} vs {p.Second.TokenId}/{p.Second.Logprob:R}")));
+            "the model generates the same whatever the prompt: " +
+                string.Join(", ", otherLogprobs.Zip(coldLogprobs).Select(p => $"{p.First.TokenId}/{p.First.Logprob:R} vs {p.Second.TokenId}/{p.Second.Logprob:R}")));
     }
 
     [Theory]
@@ -125,7 +127,8 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
     private static async Task StillRunsAsync(LlamaEngine engine, LlmEngineStatistics before, string what)
     {
         await Maas.Testing.Conditions.WaitUntilAsync(() => engine.GetStatistics().CompletedRequests > before.CompletedRequests, "the short request counts as completed");
-        Assert.True(engine.GetStatistics().CompletedRequests == before.CompletedRequests + 1, $"{what} had ended before the request beside it did: the copy from a running slot was not tested");
+        Assert.True(engine.GetStatistics().CompletedRequests == before.CompletedRequests + 1,
+            $"{what} had ended before the request beside it did: the copy from a running slot was not tested");
     }
 
     private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)

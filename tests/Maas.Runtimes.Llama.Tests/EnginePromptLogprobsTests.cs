@@ -110,7 +110,15 @@ public sealed class EnginePromptLogprobsTests(LlamaTestModels models)
             [.. engine.Tokenize("one", addSpecial: true, parseSpecial: false)],
         ];
 
-        var requests = prompts.Select(p => new GenerationRequest { PromptTokens = p, MaxTokens = 2, PromptLogprobs = true, Logprobs = true, TopLogprobs = 1, Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true } }).ToArray();
+        var requests = prompts.Select(p => new GenerationRequest
+        {
+            PromptTokens = p,
+            MaxTokens = 2,
+            PromptLogprobs = true,
+            Logprobs = true,
+            TopLogprobs = 1,
+            Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true }
+        }).ToArray();
         var streams = engine.GenerateTogether(requests, CancellationToken.None);
         for (var i = 0; i < prompts.Length; i++)
         {
@@ -169,7 +177,8 @@ public sealed class EnginePromptLogprobsTests(LlamaTestModels models)
         return result;
     }
 
-    private static async Task<(IReadOnlyList<TokenLogprob> Scored, List<GenerationEvent> Events, LlmUsage Usage)> ScoreAsync(LlamaEngine engine, int[] prompt, int maxTokens, int top)
+    private static async Task<(IReadOnlyList<TokenLogprob> Scored, List<GenerationEvent> Events, LlmUsage Usage)> ScoreAsync(LlamaEngine engine, int[] prompt, int maxTokens,
+        int top)
     {
         var request = new GenerationRequest
         {

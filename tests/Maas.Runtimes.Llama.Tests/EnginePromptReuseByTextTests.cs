@@ -22,7 +22,8 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
         var (text, logprobs, usage) = await RunAsync(engine, turn.Prompt);
 
         // The slot's prompt and generated tokens stood for the text they spell, beyond where the token ids part.
-        Assert.True(turn.Match.CachedTokens > turn.FirstPrompt.Length, $"reused {turn.Match.CachedTokens} of the slot's {turn.Cached.Length} tokens, the first prompt is {turn.FirstPrompt.Length}");
+        Assert.True(turn.Match.CachedTokens > turn.FirstPrompt.Length,
+            $"reused {turn.Match.CachedTokens} of the slot's {turn.Cached.Length} tokens, the first prompt is {turn.FirstPrompt.Length}");
         Assert.True(turn.Match.CachedTokens > turn.TokenPrefix, $"text match {turn.Match.CachedTokens}, token match {turn.TokenPrefix}");
         Assert.Equal(turn.Prompt.Length, usage.PromptTokens);
         Assert.Equal(turn.Prompt.Length - (turn.Spliced.Length - turn.Reused), usage.CachedPromptTokens);

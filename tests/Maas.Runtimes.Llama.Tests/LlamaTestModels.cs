@@ -75,23 +75,25 @@ public sealed class LlamaTestModels : IDisposable
     /// An engine on <see cref="ContextSensitive"/>: 3 slots (unless told) of 1024 tokens, 2 threads, no host prompt cache and a
     /// fixed staggered budget (unless told).
     /// </summary>
-    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto, int slots = 3, long promptCacheBytes = 0, int promptChunkTokens = 128, Microsoft.Extensions.Logging.ILogger? logger = null, bool promptReuseByText = false, int promptBurstPrompts = 0) => LlamaEngine.Load(new LlmModelSpec
-    {
-        Name = "generated",
-        Version = 1,
-        Path = ContextSensitive,
-        Slots = slots,
-        PromptCacheBytes = promptCacheBytes,
-        ContextPerSlot = 1024,
-        BatchSize = batchSize,
-        Threads = 2,
-        PrefixCache = prefixCache,
-        UnifiedKvCache = unified,
-        PromptAdmission = admission,
-        PromptChunkTokens = promptChunkTokens,
-        PromptBurstPrompts = promptBurstPrompts,
-        PromptReuseByText = promptReuseByText,
-    }, logger);
+    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto, int slots = 3,
+        long promptCacheBytes = 0, int promptChunkTokens = 128, Microsoft.Extensions.Logging.ILogger? logger = null, bool promptReuseByText = false, int promptBurstPrompts = 0) =>
+        LlamaEngine.Load(new LlmModelSpec
+        {
+            Name = "generated",
+            Version = 1,
+            Path = ContextSensitive,
+            Slots = slots,
+            PromptCacheBytes = promptCacheBytes,
+            ContextPerSlot = 1024,
+            BatchSize = batchSize,
+            Threads = 2,
+            PrefixCache = prefixCache,
+            UnifiedKvCache = unified,
+            PromptAdmission = admission,
+            PromptChunkTokens = promptChunkTokens,
+            PromptBurstPrompts = promptBurstPrompts,
+            PromptReuseByText = promptReuseByText,
+        }, logger);
 
     /// <summary>A greedy request with logprobs that runs to <paramref name="maxTokens"/> (end tokens ignored).</summary>
     public static GenerationRequest Greedy(int[] prompt, int maxTokens) => new()

@@ -61,7 +61,8 @@ public sealed class DeploymentStoreTests
         {
             try
             {
-                await s.UpdateAsync(read with { State = DeploymentState.RolledBack, Traffic = [new TrafficShare(1, 100)], Reason = $"writer {i}" }, 1, Event("rollback", $"writer {i}"), CancellationToken.None);
+                await s.UpdateAsync(read with { State = DeploymentState.RolledBack, Traffic = [new TrafficShare(1, 100)], Reason = $"writer {i}" }, 1,
+                    Event("rollback", $"writer {i}"), CancellationToken.None);
                 return true;
             }
             catch (RegistryException e) when (e.Code == "deployment_changed")

@@ -24,7 +24,8 @@ public sealed class JobCancelTests
         var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"), new JobWorkerOptions { Lease = TimeSpan.FromHours(1) });
         var now = DateTimeOffset.UtcNow;
         var id = "job_" + Guid.NewGuid().ToString("n")[..12];
-        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now },
+            CancellationToken.None);
         var running = worker.RunOnceAsync(CancellationToken.None);
         await handler.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
 
@@ -49,7 +50,8 @@ public sealed class JobCancelTests
         foreach (var claimed in new[] { false, true })
         {
             var id = "job_" + Guid.NewGuid().ToString("n")[..12];
-            await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+            await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now },
+                CancellationToken.None);
             if (claimed)
             {
                 Assert.Equal(id, (await queue.ClaimAsync([Kind], "remote-worker", now.AddHours(1), now, CancellationToken.None))?.Id);

@@ -95,7 +95,8 @@ public sealed class JobCheckpointTests
         var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"), new JobWorkerOptions { Lease = TimeSpan.FromSeconds(2) });
         var now = DateTimeOffset.UtcNow;
         var id = "job_" + Guid.NewGuid().ToString("n")[..12];
-        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now },
+            CancellationToken.None);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         Assert.Equal(files.Length, handler.StoredWhileRunning);
         return (await queue.GetAsync(id, CancellationToken.None))!;
@@ -149,7 +150,8 @@ public sealed class JobCheckpointTests
         var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"));
         var now = DateTimeOffset.UtcNow;
         var id = "job_" + Guid.NewGuid().ToString("n")[..12];
-        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now },
+            CancellationToken.None);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         var job = await queue.GetAsync(id, CancellationToken.None);
         Assert.True(job!.Status == JobStatus.Succeeded, job.Error?.Message);

@@ -20,7 +20,8 @@ public sealed class JobFirstEventTests
         var now = DateTimeOffset.UtcNow;
         var id = "job_" + Guid.NewGuid().ToString("n")[..12];
 
-        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, "message", "{\"message\":\"created\"}", CancellationToken.None);
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, "message",
+            "{\"message\":\"created\"}", CancellationToken.None);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
 
         var events = await queue.ListEventsAsync(id, 0, 100, CancellationToken.None);

@@ -44,7 +44,8 @@ public sealed class JobProgressTests
         var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"));
         var now = DateTimeOffset.UtcNow;
         var id = "job_" + Guid.NewGuid().ToString("n")[..12];
-        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = handler.Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now },
+            CancellationToken.None);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         return (await queue.GetAsync(id, CancellationToken.None))!;
     }

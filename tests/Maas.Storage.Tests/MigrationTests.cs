@@ -152,7 +152,8 @@ public sealed class MigrationTests
             foreach (var (name, owner, visibility) in new[] { ("faces", "acme", "shared"), ("llm", "default", "private") })
             {
                 await connection.ExecuteAsync(
-                    "INSERT INTO models (name, tags, visibility, owner, serving_config, next_version, created_by, created_at, updated_at) VALUES (@Name, '[\"t\"]', @Visibility, @Owner, '{\"threads\":2}', 3, 'k', 0, 0)",
+                    "INSERT INTO models (name, tags, visibility, owner, serving_config, next_version, created_by, created_at, updated_at) VALUES (@Name, '[\"t\"]', @Visibility, " +
+                    "@Owner, '{\"threads\":2}', 3, 'k', 0, 0)",
                     new { Name = name, Owner = owner, Visibility = visibility });
             }
 
@@ -164,7 +165,8 @@ public sealed class MigrationTests
             {
                 await connection.ExecuteAsync(
                     """
-                    INSERT INTO model_versions (model_id, version, status, format, sha256, size_bytes, file_name, artifact_key, files, derived_from_model, derived_from_version, derivation, created_by, created_at)
+                    INSERT INTO model_versions (model_id, version, status, format, sha256, size_bytes, file_name, artifact_key, files, derived_from_model, derived_from_version,
+                    derivation, created_by, created_at)
                     VALUES (@Id, @Version, 'ready', 'onnx', @Key, 1, 'm.onnx', @Key, @Files, @From, @FromVersion, @Relation, 'k', 0)
                     """,
                     new

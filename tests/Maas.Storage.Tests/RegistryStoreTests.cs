@@ -119,7 +119,8 @@ public sealed class RegistryStoreTests
         Assert.Equal(5, outcomes.Count(o => o == -1));
 
         // Unconditional moves never conflict; each bumps the revision once.
-        await Task.WhenAll(stores.Select((s, i) => Task.Run(() => s.SetAliasAsync(model.Id, "production", (i % 4) + 1, AliasPrecondition.None, "tests", Now, CancellationToken.None))));
+        await Task.WhenAll(stores.Select(
+            (s, i) => Task.Run(() => s.SetAliasAsync(model.Id, "production", (i % 4) + 1, AliasPrecondition.None, "tests", Now, CancellationToken.None))));
         Assert.Equal(8, (await store.GetAliasAsync(model.Id, "production", CancellationToken.None))!.Revision);
     }
 
@@ -176,9 +177,27 @@ public sealed class RegistryStoreTests
     {
         await using var database = await StorageDatabase.CreateAsync(db);
         var store = new SqlJobStore((await database.StoreAsync()).Dialect);
-        var job = new Job { Id = "job1", Kind = "import", Status = JobStatus.Running, Model = "m", Tenant = "acme", Version = 2, BytesDone = 10, BytesTotal = 40, CreatedAt = Now, UpdatedAt = Now };
+        var job = new Job
+        {
+            Id = "job1",
+            Kind = "import",
+            Status = JobStatus.Running,
+            Model = "m",
+            Tenant = "acme",
+            Version = 2,
+            BytesDone = 10,
+            BytesTotal = 40,
+            CreatedAt = Now,
+            UpdatedAt = Now
+        };
         await store.CreateJobAsync(job, CancellationToken.None);
-        await store.CreateJobAsync(job with { Id = "job2", Status = JobStatus.Succeeded, CreatedAt = Now.AddSeconds(1), Result = new Dictionary<string, object?> { ["version"] = 2 } }, CancellationToken.None);
+        await store.CreateJobAsync(job with
+        {
+            Id = "job2",
+            Status = JobStatus.Succeeded,
+            CreatedAt = Now.AddSeconds(1),
+            Result = new Dictionary<string, object?> { ["version"] = 2 }
+        }, CancellationToken.None);
         Assert.Equal(25, (await store.GetJobAsync("job1", CancellationToken.None))!.Progress);
         Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, null, null, CancellationToken.None)).Select(j => j.Id));
         await store.CreateJobAsync(job with { Id = "job3", Tenant = "other", CreatedAt = Now.AddSeconds(2) }, CancellationToken.None);

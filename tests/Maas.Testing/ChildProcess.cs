@@ -8,7 +8,8 @@ public sealed record ChildProcessResult(int ExitCode, string Output, string Erro
 /// <summary>Runs tools the tests drive (node, npm) to their end, within a time limit.</summary>
 public static class ChildProcess
 {
-    /// <summary>Runs <paramref name="info"/> with its output captured; past <paramref name="timeout"/> the process tree is killed and a <see cref="TimeoutException"/> names what it printed on stderr.</summary>
+    /// <summary>Runs <paramref name="info"/> with its output captured; past <paramref name="timeout"/> the process tree is killed and a <see cref="TimeoutException"/> names what
+    /// it printed on stderr.</summary>
     public static async Task<ChildProcessResult> RunAsync(ProcessStartInfo info, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(info);

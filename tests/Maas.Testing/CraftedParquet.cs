@@ -8,8 +8,8 @@ namespace Maas.Testing;
 /// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
 /// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong (the chunk's count of values is
 /// the row count unless given). With <c>v2Levels</c>, "a" is optional and its page a data page v2 of those definition
-/// levels (RLE, uncompressed) and the data. With <c>text</c>, "a" is UTF-8 text (its data given as PLAIN byte arrays). With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
-/// value per row (7, 8, 9 ...), whole and right.
+/// levels (RLE, uncompressed) and the data. With <c>text</c>, "a" is UTF-8 text (its data given as PLAIN byte arrays). With <c>secondColumn</c>, a second INT32 column "b" follows,
+/// its chunk one page of one value per row (7, 8, 9 ...), whole and right.
 /// </summary>
 public static class CraftedParquet
 {
@@ -105,7 +105,8 @@ public static class CraftedParquet
     }
 
     /// <summary>The text values as a PLAIN page of byte arrays holds them: each its length (4 bytes) and its UTF-8 bytes.</summary>
-    public static byte[] Texts(params string[] values) => values.SelectMany(v => (byte[])[.. BitConverter.GetBytes(Encoding.UTF8.GetByteCount(v)), .. Encoding.UTF8.GetBytes(v)]).ToArray();
+    public static byte[] Texts(params string[] values) =>
+        values.SelectMany(v => (byte[])[.. BitConverter.GetBytes(Encoding.UTF8.GetByteCount(v)), .. Encoding.UTF8.GetBytes(v)]).ToArray();
 
     /// <summary>The INT32 values little-endian, as a PLAIN page holds them.</summary>
     public static byte[] Ints(params int[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();

@@ -114,7 +114,12 @@ public static class HostileModels
                 graph.Node.Add(Node("If", new AttributeProto { Name = "then_branch", Type = AttributeType.Graph, G = Holding(tensor) }));
                 break;
             case "subgraph initializer (graphs)":
-                graph.Node.Add(Node("Custom", new AttributeProto { Name = "branches", Type = AttributeType.Graphs, Graphs = { new GraphProto { Name = "empty" }, Holding(tensor) } }));
+                graph.Node.Add(Node("Custom", new AttributeProto
+                {
+                    Name = "branches",
+                    Type = AttributeType.Graphs,
+                    Graphs = { new GraphProto { Name = "empty" }, Holding(tensor) }
+                }));
                 break;
             case "subgraph nested three deep":
                 var inner = Holding(tensor);
@@ -302,7 +307,8 @@ public static class HostileModels
         var twice = ExternalTensor("w", "w.bin");
         twice.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = "../other.bin" });
         yield return new HostileModel("external data naming two locations", "model.onnx", MlpWith("training algorithm graph", twice));
-        yield return new HostileModel("external data at ONNX Runtime's memory marker", "model.onnx", MlpWith("node attribute tensors", ExternalTensor("w", "*/_ORT_MEM_ADDR_/*", 4096)));
+        yield return new HostileModel("external data at ONNX Runtime's memory marker", "model.onnx",
+            MlpWith("node attribute tensors", ExternalTensor("w", "*/_ORT_MEM_ADDR_/*", 4096)));
         yield return new HostileModel("external data with a NUL in its path", "model.onnx", MlpWith("function attribute default", ExternalTensor("w", "w.bin\0../../etc/passwd")));
         foreach (var container in TensorContainers)
         {

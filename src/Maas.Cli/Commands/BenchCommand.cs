@@ -30,7 +30,8 @@ public static class BenchCommand
         var input = new Option<string?>("--input") { Description = "A v2 request JSON for ONNX models (default: zeros shaped by the model, batch 1)" };
         var prompt = new Option<string>("--prompt") { Description = "Prompt for LLMs", DefaultValueFactory = _ => "Hello" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per LLM answer", DefaultValueFactory = _ => 16 }.Between(1, int.MaxValue);
-        var command = new Command("bench", "Concurrent load on a model with a live progress display and a latency table") { model, requests, concurrency, input, prompt, maxTokens };
+        var command = new Command("bench", "Concurrent load on a model with a live progress display and a latency table") { model, requests, concurrency, input, prompt,
+            maxTokens };
         command.SetAction(async (parse, client, ct) =>
         {
             var reference = parse.GetValue(model)!;
@@ -46,7 +47,8 @@ public static class BenchCommand
             Func<CancellationToken, Task<long>> call;
             if (isLlm)
             {
-                var request = new ChatRequest(reference, [new ChatMessage("user", parse.GetValue(prompt)!)]) { MaxTokens = parse.GetValue(maxTokens), IgnoreEos = true }; // every answer the same length, so runs compare
+                // every answer the same length, so runs compare
+                var request = new ChatRequest(reference, [new ChatMessage("user", parse.GetValue(prompt)!)]) { MaxTokens = parse.GetValue(maxTokens), IgnoreEos = true };
                 call = async token =>
                 {
                     long tokens = 0;
@@ -79,7 +81,8 @@ public static class BenchCommand
         return command;
     }
 
-    private static async Task<(BenchResult Result, MaasApiException? FirstError)> RunAsync(string model, string kind, int total, int parallel, Func<CancellationToken, Task<long>> call, IProgress<long> progress, CancellationToken ct)
+    private static async Task<(BenchResult Result, MaasApiException? FirstError)> RunAsync(string model, string kind, int total, int parallel,
+        Func<CancellationToken, Task<long>> call, IProgress<long> progress, CancellationToken ct)
     {
         var latencies = new List<double>(total);
         var errors = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -132,7 +135,8 @@ public static class BenchCommand
     {
         try
         {
-            return System.Text.Json.JsonSerializer.Deserialize<InferRequest>(json, MaasJson.Options) ?? throw new CliException("invalid_json", "--input is null, not a v2 request", ExitCodes.Usage);
+            return System.Text.Json.JsonSerializer.Deserialize<InferRequest>(json, MaasJson.Options) ??
+                throw new CliException("invalid_json", "--input is null, not a v2 request", ExitCodes.Usage);
         }
         catch (System.Text.Json.JsonException e)
         {

@@ -17,12 +17,17 @@ public static class ChatCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "LLM reference: name, name:alias or name/versions/N" };
-        var prompt = new Argument<string?>("prompt") { Description = "Ask once and print the answer (else stdin when piped, else a conversation)", Arity = ArgumentArity.ZeroOrOne };
+        var prompt = new Argument<string?>("prompt")
+        {
+            Description = "Ask once and print the answer (else stdin when piped, else a conversation)",
+            Arity = ArgumentArity.ZeroOrOne
+        };
         var system = new Option<string?>("--system") { Description = "System prompt" };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Most tokens per answer" }.Between(1, int.MaxValue);
         var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature (0 = greedy)" }.Within(0, 2);
         var seed = new Option<long?>("--seed") { Description = "Sampling seed" };
-        var command = new Command("chat", "Chat with an LLM, streamed (one-shot with a prompt or stdin, interactive otherwise)") { model, prompt, system, maxTokens, temperature, seed };
+        var command = new Command("chat", "Chat with an LLM, streamed (one-shot with a prompt or stdin, interactive otherwise)") { model, prompt, system, maxTokens, temperature,
+            seed };
         command.SetAction(async (parse, client, ct) =>
         {
             var history = new List<ChatMessage>();

@@ -49,7 +49,11 @@ public static class DatasetsCommands
     private static Command Show()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name" };
-        var version = new Option<int?>("--version") { Description = "One version with its schema and column statistics (default: the dataset with its versions, and the latest version's schema)" }.VersionNumber();
+        var version = new Option<int?>("--version")
+        {
+            Description = "One version with its schema and column statistics (default: the dataset with its versions, and the " +
+            "latest version's schema)"
+        }.VersionNumber();
         var command = new Command("show", "A dataset with its versions, and a version's schema and column statistics") { name, version };
         command.SetAction(async (parse, client, ct) =>
         {
@@ -97,15 +101,20 @@ public static class DatasetsCommands
     private static Command Push()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name (created when it does not exist)" };
-        var file = new Argument<FileInfo>("file") { Description = "A .csv, .tsv, .jsonl, .parquet (optionally .gz) or a .zip/.tar(.gz) of IDX files or of pictures in one folder per class" };
+        var file = new Argument<FileInfo>(
+            "file")
+        { Description = "A .csv, .tsv, .jsonl, .parquet (optionally .gz) or a .zip/.tar(.gz) of IDX files or of pictures in one folder per class" };
         var schema = new Option<string?>("--schema") { Description = "COLUMN:TYPE,... types that replace the inferred ones (number, string, boolean)" };
         var imageSize = new Option<string?>("--image-size") { Description = "WIDTHxHEIGHT: resize every picture of an image folder to it" };
         var visibility = new Option<string?>("--visibility") { Description = "private (default) or shared, when the dataset is created" };
         var description = new Option<string?>("--description") { Description = "Description, when the dataset is created" };
-        var resumable = new Option<bool>("--resumable") { Description = "Upload in chunks through a resumable session, retried from where the server is after a broken connection" };
+        var resumable = new Option<bool>(
+            "--resumable")
+        { Description = "Upload in chunks through a resumable session, retried from where the server is after a broken connection" };
         var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
         var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB (1 to 1024)", DefaultValueFactory = _ => 8 }.Between(1, 1024);
-        var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize, visibility, description, resumable, resume, chunk };
+        var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize,
+            visibility, description, resumable, resume, chunk };
         command.Aliases.Add("upload");
         command.SetAction(async (parse, client, ct) =>
         {
@@ -130,7 +139,8 @@ public static class DatasetsCommands
             // A refused or interrupted upload leaves no empty dataset behind; a resumable one keeps it for --resume.
             var created = await ModelsCommands.UndoingAsync(
                 () => ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
-                    UploadAsync(parse, client, dataset, path, options, chunked ? new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 } : null, progress, ct)),
+                    UploadAsync(parse, client, dataset, path, options,
+                    chunked ? new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 } : null, progress, ct)),
                 undo: datasetCreated && !chunked,
                 () => EmptyLeftovers.RemoveDatasetAsync(client, dataset));
             return CliHost.Print(parse, created, v =>
@@ -206,7 +216,8 @@ public static class DatasetsCommands
 
     // One upload of the file: through a resumable session (its id printed as it starts) when chunks are given.
     private static async Task<DatasetVersionInfo> UploadAsync(
-        ParseResult parse, MaasClient client, string dataset, FileInfo path, DatasetUploadOptions options, ResumableUploadOptions? chunks, IProgress<long> progress, CancellationToken ct)
+        ParseResult parse, MaasClient client, string dataset, FileInfo path, DatasetUploadOptions options, ResumableUploadOptions? chunks, IProgress<long> progress,
+        CancellationToken ct)
     {
         if (chunks is not null)
         {

@@ -67,7 +67,8 @@ public static class DeploymentsCommands
         var stickyHeader = new Option<string?>("--sticky-header") { Description = "A request header whose value keeps one client on one version, e.g. X-User-Id" };
         var stickyKey = new Option<bool>("--sticky-key") { Description = "Keep each API key on one version" };
         var plan = new Option<FileInfo?>("--plan") { Description = "A JSON file with a rollout plan (fields in docs/api.md)" };
-        var command = new Command("create", "Deploy a model with a traffic split, shadows, stickiness and an optional rollout plan") { model, split, name, shadow, stickyHeader, stickyKey, plan };
+        var command = new Command("create", "Deploy a model with a traffic split, shadows, stickiness and an optional rollout plan") { model, split, name, shadow, stickyHeader,
+            stickyKey, plan };
         command.SetAction(async (parse, client, ct) =>
         {
             var header = parse.GetValue(stickyHeader);
@@ -95,8 +96,13 @@ public static class DeploymentsCommands
         var split = new Option<string?>("--split") { Description = "The new split, VERSION=PERCENT,... summing to 100 (without --plan it ends a running rollout)" };
         var shadow = new Option<string?>("--shadow") { Description = "The new shadow versions, VERSION,... ('none' for none)" };
         var plan = new Option<FileInfo?>("--plan") { Description = "A JSON file with a new rollout plan (fields in docs/api.md)" };
-        var revision = new Option<long?>("--if-revision") { Description = "Change it only if it is still at this revision (as 'show' printed it); default: the revision read just before the change" }.Between(1, long.MaxValue);
-        var command = new Command("update", "Change a deployment's split, shadows or plan, compare-and-set on its revision (If-Match); a deployment changed meanwhile exits 5 (deployment_changed) and stays as it was") { name, split, shadow, plan, revision };
+        var revision = new Option<long?>("--if-revision")
+        {
+            Description = "Change it only if it is still at this revision (as 'show' printed it); default: the revision " +
+            "read just before the change"
+        }.Between(1, long.MaxValue);
+        var command = new Command("update", "Change a deployment's split, shadows or plan, compare-and-set on its revision (If-Match); a deployment changed meanwhile exits 5 " +
+            "(deployment_changed) and stays as it was") { name, split, shadow, plan, revision };
         command.SetAction(async (parse, client, ct) =>
         {
             var deployment = parse.GetValue(name)!;
@@ -124,7 +130,8 @@ public static class DeploymentsCommands
                 var now = e.Body is { } body && body.TryGetProperty("error", out var error) && error.TryGetProperty("revision", out var r) ? r.ToString() : "another";
                 throw new CliException(
                     "deployment_changed",
-                    $"deployment {deployment} is at revision {now}, not {expected}: someone changed it meanwhile and nothing was updated; check it with 'maas deployments show {deployment}' and retry",
+                    $"deployment {deployment} is at revision {now}, not {expected}: someone changed it meanwhile and nothing was updated; check it with 'maas deployments show " +
+                    $"{deployment}' and retry",
                     ExitCodes.Conflict);
             }
 
@@ -136,7 +143,9 @@ public static class DeploymentsCommands
     private static Command Promote()
     {
         var name = new Argument<string>("deployment") { Description = "Deployment name" };
-        var version = new Option<int?>("--version") { Description = "The version to promote (default: the canary, else the version with the larger share besides the stable one)" }.VersionNumber();
+        var version = new Option<int?>(
+            "--version")
+        { Description = "The version to promote (default: the canary, else the version with the larger share besides the stable one)" }.VersionNumber();
         var command = new Command("promote", "Send all traffic to the canary (or --version), which becomes the stable version") { name, version };
         command.SetAction(async (parse, client, ct) =>
             CliHost.Print(parse, await client.PromoteDeploymentAsync(parse.GetValue(name)!, parse.GetValue(version), ct), Changed));

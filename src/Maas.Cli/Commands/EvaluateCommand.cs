@@ -95,7 +95,8 @@ public static class EvaluateCommand
             AnsiConsole.Write(classes);
         }
 
-        if (result.TryGetProperty("confusion_matrix", out var confusion) && confusion.TryGetProperty("labels", out var labels) && confusion.TryGetProperty("matrix", out var matrix))
+        if (result.TryGetProperty("confusion_matrix", out var confusion) && confusion.TryGetProperty("labels", out var labels) &&
+            confusion.TryGetProperty("matrix", out var matrix))
         {
             var names = labels.EnumerateArray().Select(l => l.ToString()).ToArray();
             var grid = CliHost.Table(["TRUE \\ PREDICTED", .. names]);

@@ -134,7 +134,8 @@ public static class FineTuneCommand
             throw new CliException("file_not_found", $"no file {path.FullName}");
         }
 
-        var uploaded = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress => client.UploadFileAsync(path.FullName, "fine-tune", progress, ct));
+        var uploaded = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true,
+            progress => client.UploadFileAsync(path.FullName, "fine-tune", progress, ct));
         if (!parse.WantsJson())
         {
             Console.Out.WriteLine($"uploaded {path.Name} as {uploaded.Id}");

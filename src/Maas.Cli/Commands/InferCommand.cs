@@ -26,8 +26,16 @@ public static class InferCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var file = new Option<FileInfo?>("--file", "-f") { Description = "Read the JSON from this file (a .ppm, .jpg or .png picture is taken as --image)" };
-        var image = new Option<FileInfo?>("--image") { Description = "A picture (PPM, JPEG, PNG) for an image model (3 channels, or 1: the picture's luma): resized to the model's input and normalised per --preset" };
-        var preset = new Option<string>("--preset") { Description = "Pixel normalisation: unit (x/255), imagenet (unit, then mean/std), symmetric ((x-127)/128), raw (0-255)", DefaultValueFactory = _ => "unit" };
+        var image = new Option<FileInfo?>("--image")
+        {
+            Description = "A picture (PPM, JPEG, PNG) for an image model (3 channels, or 1: the picture's luma): resized to the " +
+            "model's input and normalised per --preset"
+        };
+        var preset = new Option<string>("--preset")
+        {
+            Description = "Pixel normalisation: unit (x/255), imagenet (unit, then mean/std), symmetric ((x-127)/128), raw (0-255)",
+            DefaultValueFactory = _ => "unit"
+        };
         preset.AcceptOnlyFromAmong("unit", "imagenet", "symmetric", "raw");
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT for a model whose image size is dynamic (default 224x224)" };
         var top = new Option<int>("--top") { Description = "Show the K largest values of each output", DefaultValueFactory = _ => 5 };
@@ -115,7 +123,8 @@ public static class InferCommand
         {
             JsonObject map => map.Select(kv => (kv.Key, kv.Value)).ToList(),
             JsonArray or JsonValue when metadata.Inputs.Count == 1 => [(metadata.Inputs[0].Name, node)],
-            _ => throw new CliException("invalid_input", $"the model has {metadata.Inputs.Count} inputs ({string.Join(", ", metadata.Inputs.Select(i => i.Name))}): give {{\"input name\": values, ...}}", ExitCodes.Usage),
+            _ => throw new CliException("invalid_input",
+                $"the model has {metadata.Inputs.Count} inputs ({string.Join(", ", metadata.Inputs.Select(i => i.Name))}): give {{\"input name\": values, ...}}", ExitCodes.Usage),
         };
         var tensors = new List<InferTensor>();
         foreach (var (name, value) in named)
@@ -155,7 +164,8 @@ public static class InferCommand
     {
         static bool Channels(IReadOnlyList<long> shape, int channels) => shape.Count == 4 && (shape[1] == channels || shape[3] == channels);
         var spec = metadata.Inputs.FirstOrDefault(i => Channels(i.Shape, 3)) ?? metadata.Inputs.FirstOrDefault(i => Channels(i.Shape, 1))
-            ?? throw new CliException("not_an_image_model", $"model {metadata.Name} has no image input (rank 4 with 3 channels, or 1 for grey pictures); its inputs: {string.Join(", ", metadata.Inputs.Select(i => $"{i.Name} [{string.Join(",", i.Shape)}]"))}", ExitCodes.Usage);
+            ?? throw new CliException("not_an_image_model", $"model {metadata.Name} has no image input (rank 4 with 3 channels, or 1 for grey pictures); its inputs: " +
+                $"{string.Join(", ", metadata.Inputs.Select(i => $"{i.Name} [{string.Join(",", i.Shape)}]"))}", ExitCodes.Usage);
         var channels = Channels(spec.Shape, 3) ? 3 : 1;
         var channelsFirst = spec.Shape[1] == channels;
         long height = channelsFirst ? spec.Shape[2] : spec.Shape[1];
@@ -198,7 +208,8 @@ public static class InferCommand
         }
 
         var parts = size.Split('x', 'X');
-        return parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0
+        return parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var h) && w > 0 &&
+            h > 0
             ? (w, h)
             : throw new CliException("invalid_size", $"--size '{size}' is not WIDTHxHEIGHT", ExitCodes.Usage);
     }

@@ -24,7 +24,8 @@ public static class JobsCommands
 
     private static Command List()
     {
-        var limit = new Option<int?>("--limit") { Description = "At most this many, newest first (default 100); more than 1000 are read a page at a time" }.Between(1, int.MaxValue);
+        var limit = new Option<int?>("--limit") { Description = "At most this many, newest first (default 100); more than 1000 are read a page at a time" }.Between(1,
+            int.MaxValue);
         var all = new Option<bool>("--all") { Description = "Every job, read a page of 1000 at a time (instead of --limit)" };
         var before = new Option<string?>("--before") { Description = "Start after this place: the 'older jobs' cursor an earlier list printed (next_before)" };
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: import, training, optimization, fine-tune, evaluation" };
@@ -103,7 +104,8 @@ public static class JobsCommands
     private static Command Logs()
     {
         var id = new Argument<string>("id") { Description = "Job id" };
-        var logs = new Command("logs", "The job's progress as lines (imports: stage and amount; training, optimisation, fine-tuning: their events, epochs and metrics), following it until it ends") { id };
+        var logs = new Command("logs", "The job's progress as lines (imports: stage and amount; training, optimisation, fine-tuning: their events, epochs and metrics), " +
+            "following it until it ends") { id };
         logs.SetAction(async (parse, client, ct) =>
         {
             var first = await client.GetJobAsync(parse.GetValue(id)!, ct);
@@ -136,7 +138,8 @@ public static class JobsCommands
                 else
                 {
                     var when = (j.UpdatedAt ?? DateTimeOffset.UtcNow).ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
-                    Console.Out.WriteLine($"{when} {j.Status,-9} {j.Stage,-12} {ModelsCommands.Amount(j)}{(j.Progress is { } p ? $" ({p:0}%)" : "")}{(j.Error is { } e ? $" {e.Code}: {e.Message}" : "")}");
+                    Console.Out.WriteLine($"{when} {j.Status,-9} {j.Stage,-12} " +
+                        $"{ModelsCommands.Amount(j)}{(j.Progress is { } p ? $" ({p:0}%)" : "")}{(j.Error is { } e ? $" {e.Code}: {e.Message}" : "")}");
                 }
             }),
             cancellationToken: ct);

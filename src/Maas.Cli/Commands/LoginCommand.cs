@@ -13,7 +13,11 @@ public static class LoginCommand
     /// <summary>The <c>login</c> command.</summary>
     public static Command Create()
     {
-        var url = new Argument<string?>("server") { Description = "Server URL (default: --url, MAAS_URL, the config file, http://127.0.0.1:8080)", Arity = ArgumentArity.ZeroOrOne };
+        var url = new Argument<string?>("server")
+        {
+            Description = "Server URL (default: --url, MAAS_URL, the config file, http://127.0.0.1:8080)",
+            Arity = ArgumentArity.ZeroOrOne
+        };
         var keyStdin = new Option<bool>("--key-stdin") { Description = "Read the API key from stdin (else MAAS_API_KEY, else a prompt)" };
         var command = new Command("login", "Save the server URL and API key in the config file (checked against the server first)") { url, keyStdin };
         command.SetLocalAction(async (parse, ct) =>
@@ -33,7 +37,8 @@ public static class LoginCommand
                 if (key.Length == 0)
                 {
                     // The generic advice below would tell the user to pass --key-stdin, which they did.
-                    throw new CliException("missing_api_key", "--key-stdin: no API key was read from standard input (pipe it in: maas login --key-stdin < KEYFILE)", ExitCodes.Auth);
+                    throw new CliException("missing_api_key", "--key-stdin: no API key was read from standard input (pipe it in: maas login --key-stdin < KEYFILE)",
+                        ExitCodes.Auth);
                 }
             }
             else if (Environment.GetEnvironmentVariable("MAAS_API_KEY") is { Length: > 0 } fromEnvironment)
@@ -60,7 +65,8 @@ public static class LoginCommand
             {
                 me = await client.MeAsync(ct);
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+            catch (HttpRequestException e) when (e.InnerException is SocketException or IOException ||
+            e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
             {
                 // The generic message names the URL of --url, MAAS_URL or the config file, not the one being logged in to.
                 throw new CliException("unreachable", $"cannot reach the server at {address}: {e.Message}", ExitCodes.Server);

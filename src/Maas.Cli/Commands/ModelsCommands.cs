@@ -40,7 +40,14 @@ public static class ModelsCommands
         command.SetAction(async (parse, client, ct) =>
         {
             var list = await client.ListModelsAsync(
-                new ModelQuery { Search = parse.GetValue(search), Tags = parse.GetValue(tag), Task = parse.GetValue(task), Format = parse.GetValue(format), Limit = parse.GetValue(limit) },
+                new ModelQuery
+                {
+                    Search = parse.GetValue(search),
+                    Tags = parse.GetValue(tag),
+                    Task = parse.GetValue(task),
+                    Format = parse.GetValue(format),
+                    Limit = parse.GetValue(limit)
+                },
                 ct);
             return CliHost.Print(parse, list.Models, models =>
             {
@@ -189,7 +196,8 @@ public static class ModelsCommands
         var resumable = new Option<bool>("--resumable") { Description = "Upload in chunks through a resumable session (for big files and bad links)" };
         var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
         var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB (1 to 1024)", DefaultValueFactory = _ => 8 }.Between(1, 1024);
-        var command = new Command("push", "Upload a model file as a new version (with a progress bar)") { name, file, version, alias, task, description, metadata, resumable, resume, chunk };
+        var command = new Command("push", "Upload a model file as a new version (with a progress bar)") { name, file, version, alias, task, description, metadata, resumable,
+            resume, chunk };
         command.SetAction(async (parse, client, ct) =>
         {
             var model = parse.GetValue(name)!;
@@ -220,7 +228,8 @@ public static class ModelsCommands
             }
 
             return CliHost.Print(parse, created, v =>
-                AnsiConsole.MarkupLine($"pushed [bold]{Markup.Escape(v.Model)}[/] version [bold]{v.Version}[/] ({Markup.Escape(v.Format ?? "")}, {CliHost.Bytes(v.SizeBytes)}, sha256 {Markup.Escape(v.Sha256 ?? "")}){(v.Aliases is { Count: > 0 } a ? " aliases " + Markup.Escape(string.Join(", ", a)) : "")}"));
+                AnsiConsole.MarkupLine($"pushed [bold]{Markup.Escape(v.Model)}[/] version [bold]{v.Version}[/] ({Markup.Escape(v.Format ?? "")}, {CliHost.Bytes(v.SizeBytes)}, " +
+                    $"sha256 {Markup.Escape(v.Sha256 ?? "")}){(v.Aliases is { Count: > 0 } a ? " aliases " + Markup.Escape(string.Join(", ", a)) : "")}"));
         });
         return command;
     }
@@ -422,7 +431,8 @@ public static class ModelsCommands
                 return CliHost.Print(parse, new { model, deleted = aliasName }, _ => Console.Out.WriteLine($"deleted alias {model}:{aliasName}"));
             }
 
-            var target = parse.GetValue(version) ?? throw new CliException("missing_version", "say which version the alias points at: maas models alias MODEL ALIAS VERSION", ExitCodes.Usage);
+            var target = parse.GetValue(version) ??
+                throw new CliException("missing_version", "say which version the alias points at: maas models alias MODEL ALIAS VERSION", ExitCodes.Usage);
             var set = await client.SetAliasAsync(model, aliasName, target, parse.GetValue(expected), ct);
             return CliHost.Print(parse, set, a => Console.Out.WriteLine($"{model}:{a.Name} -> version {a.Version} (revision {a.Revision})"));
         });

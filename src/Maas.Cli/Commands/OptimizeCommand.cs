@@ -16,18 +16,40 @@ public static class OptimizeCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "Model name" };
-        var version = new Argument<int?>("version") { Description = "The source version (or --version, as evaluate and models show take it)", Arity = ArgumentArity.ZeroOrOne }.VersionNumber();
+        var version = new Argument<int?>("version")
+        {
+            Description = "The source version (or --version, as evaluate and models show take it)",
+            Arity = ArgumentArity.ZeroOrOne
+        }.VersionNumber();
         var versionOption = new Option<int?>("--version") { Description = "The source version, instead of VERSION" }.VersionNumber();
-        var method = new Option<string>("--method") { Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int8-static, onnx-int4, onnx-optimize, prune-magnitude, prune-structured", Required = true };
-        var option = new Option<string[]>("--option", "-o") { Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON" };
-        var optionsJson = new Option<string?>("--options") { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };
+        var method = new Option<string>("--method")
+        {
+            Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int8-static, onnx-int4, onnx-optimize, " +
+            "prune-magnitude, prune-structured",
+            Required = true
+        };
+        var option = new Option<string[]>("--option", "-o")
+        {
+            Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; " +
+            "a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON"
+        };
+        var optionsJson = new Option<string?>(
+            "--options")
+        { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };
         var optionsFile = new Option<FileInfo?>("--options-file") { Description = "The whole options object as JSON in a file, instead of --options" };
-        var fineTune = new Option<string?>("--fine-tune") { Description = "prune-magnitude, prune-structured: fine-tune the pruned network on this dataset (name or name:version), options.fine_tune.dataset" };
-        var fineTuneEpochs = new Option<int?>("--fine-tune-epochs") { Description = "Epochs of the fine-tune (options.fine_tune.hyperparameters.epochs; the server's default is 5)" };
-        var gate = new Option<string[]>("--gate") { Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, max_perplexity_increase=0.1, ..." };
+        var fineTune = new Option<string?>(
+            "--fine-tune")
+        { Description = "prune-magnitude, prune-structured: fine-tune the pruned network on this dataset (name or name:version), options.fine_tune.dataset" };
+        var fineTuneEpochs = new Option<int?>(
+            "--fine-tune-epochs")
+        { Description = "Epochs of the fine-tune (options.fine_tune.hyperparameters.epochs; the server's default is 5)" };
+        var gate = new Option<string[]>(
+            "--gate")
+        { Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, max_perplexity_increase=0.1, ..." };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version when the gate passes" };
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
-        var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a version the gate rejects exits {ExitCodes.Rejected}")
+        var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a " +
+            $"version the gate rejects exits {ExitCodes.Rejected}")
         {
             model, version, versionOption, method, option, optionsJson, optionsFile, fineTune, fineTuneEpochs, gate, alias, noWait,
         };
@@ -42,10 +64,12 @@ public static class OptimizeCommand
                 (null, null) => throw new CliException("usage", "the source version is required: maas optimize MODEL VERSION --method M (or --version N)", ExitCodes.Usage),
                 var (a, b) => throw new CliException("usage", $"two source versions: {a} and --version {b}; give one", ExitCodes.Usage),
             };
-            var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option), parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
+            var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option),
+                parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
             var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate), "--gate")?.ToDictionary(
                 kv => kv.Key,
-                kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
+                kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) &&
+                    double.IsFinite(d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
                 StringComparer.Ordinal);
             var job = await client.OptimizeVersionAsync(parse.GetValue(model)!, source, parse.GetValue(method)!, options, thresholds, parse.GetValue(alias), ct);
             if (parse.GetValue(noWait))
@@ -171,7 +195,8 @@ public static class OptimizeCommand
 
         if (json is { } given && given.ValueKind != JsonValueKind.Object)
         {
-            throw Usage($"--options (or the file of --options-file) must be a JSON object such as {{\"ratio\": 0.5, \"fine_tune\": {{\"dataset\": \"shapes:1\"}}}}, not a {Kind(given.ValueKind)}");
+            throw Usage($"--options (or the file of --options-file) must be a JSON object such as {{\"ratio\": 0.5, \"fine_tune\": {{\"dataset\": \"shapes:1\"}}}}, not a " +
+                $"{Kind(given.ValueKind)}");
         }
 
         var options = json is { } o ? JsonNode.Parse(o.GetRawText())!.AsObject() : new JsonObject();

@@ -24,7 +24,9 @@ public static class PredictCommand
             Description = "Rows as JSON: one object of column values, an array of them, or {\"instances\": [...]}; '-' reads stdin",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var file = new Option<FileInfo?>("--file", "-f") { Description = "Read the rows from a file: .csv, .tsv or .jsonl/.ndjson (a header row; columns that are not features are left out), else JSON" };
+        var file = new Option<FileInfo?>("--file",
+            "-f")
+        { Description = "Read the rows from a file: .csv, .tsv or .jsonl/.ndjson (a header row; columns that are not features are left out), else JSON" };
         var top = new Option<int>("--top") { Description = "Show the K most likely classes of each row", DefaultValueFactory = _ => 3 };
         var command = new Command("predict", "Score rows with a model trained from a table (maas train)") { model, rows, file, top };
         command.SetAction(async (parse, client, ct) =>
@@ -111,7 +113,8 @@ public static class PredictCommand
 
     private static void PrintPredictions(RowPredictions answer, int top)
     {
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(answer.ModelName)}[/] version {Markup.Escape(answer.ModelVersion ?? "")}, {answer.Predictions.Count} {(answer.Predictions.Count == 1 ? "row" : "rows")}");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(answer.ModelName)}[/] version {Markup.Escape(answer.ModelVersion ?? "")}, {answer.Predictions.Count} " +
+            $"{(answer.Predictions.Count == 1 ? "row" : "rows")}");
         if (answer.IgnoredColumns is { Count: > 0 } ignored)
         {
             AnsiConsole.MarkupLine(Markup.Escape($"left out (not features): {string.Join(", ", ignored)}"));
@@ -127,7 +130,8 @@ public static class PredictCommand
                     .Select(p => (Class: p.Key, P: p.Value?.GetValueKind() == JsonValueKind.Number ? p.Value.GetValue<double>() : double.NaN))
                     .OrderByDescending(p => p.P)
                     .ToList() ?? [];
-                var label = prediction["label"] is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : prediction["label"]?.ToJsonString() ?? "";
+                var label = prediction["label"] is JsonValue value &&
+                    value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : prediction["label"]?.ToJsonString() ?? "";
                 var own = probabilities.FirstOrDefault(p => p.Class == label);
                 table.Row(
                     i,

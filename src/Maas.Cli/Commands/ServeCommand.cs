@@ -32,7 +32,11 @@ public static class ServeCommand
             Description = $"Seconds the server gets to stop after Ctrl+C or SIGTERM before it is killed (1 to {MaxStopTimeoutSeconds}, default {DefaultStopTimeoutSeconds})",
             DefaultValueFactory = _ => DefaultStopTimeoutSeconds,
         }.Between(1, MaxStopTimeoutSeconds);
-        var rest = new Argument<string[]>("server-options") { Description = "Options for the server after --, e.g. -- --urls http://127.0.0.1:9000", Arity = ArgumentArity.ZeroOrMore };
+        var rest = new Argument<string[]>("server-options")
+        {
+            Description = "Options for the server after --, e.g. -- --urls http://127.0.0.1:9000",
+            Arity = ArgumentArity.ZeroOrMore
+        };
         var command = new Command("serve", "Run the MaaS server in the foreground (Ctrl+C or SIGTERM stops it gracefully)") { dll, stopTimeout, rest };
         command.SetLocalAction(async (parse, _) =>
         {
@@ -50,7 +54,8 @@ public static class ServeCommand
             else
             {
                 var project = FindProject(Directory.GetCurrentDirectory()) ?? FindProject(AppContext.BaseDirectory)
-                    ?? throw new CliException("server_not_found", "cannot find the server: run from the MaaS repository, or pass --server-dll (or MAAS_SERVER_DLL) with a built Maas.Server.dll");
+                    ?? throw new CliException("server_not_found",
+                        "cannot find the server: run from the MaaS repository, or pass --server-dll (or MAAS_SERVER_DLL) with a built Maas.Server.dll");
                 info.ArgumentList.Add("run");
                 info.ArgumentList.Add("--project");
                 info.ArgumentList.Add(project);
@@ -208,7 +213,8 @@ public static class ServeCommand
 
         try
         {
-            using var kill = Process.Start(new ProcessStartInfo("kill") { UseShellExecute = false, ArgumentList = { "-s", Name(signal)[3..], server.Id.ToString(CultureInfo.InvariantCulture) } });
+            using var kill = Process.Start(
+                new ProcessStartInfo("kill") { UseShellExecute = false, ArgumentList = { "-s", Name(signal)[3..], server.Id.ToString(CultureInfo.InvariantCulture) } });
             kill?.WaitForExit();
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)

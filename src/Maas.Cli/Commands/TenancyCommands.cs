@@ -14,7 +14,9 @@ public static class TenancyCommands
         var keys = new Command("keys", "API keys (admin): create, list, revoke");
         var name = new Argument<string>("name") { Description = "A name for the key" };
         var tenant = new Option<string?>("--tenant") { Description = "Tenant of the key (default: yours)" };
-        var scopes = new Option<string[]>("--scope", "-s") { Description = "Scope (repeatable): admin, models:write, models:read, infer, datasets:write, datasets:read, training:write, training:read", Required = true };
+        var scopes = new Option<string[]>("--scope",
+            "-s")
+        { Description = "Scope (repeatable): admin, models:write, models:read, infer, datasets:write, datasets:read, training:write, training:read", Required = true };
         var models = new Option<string[]>("--model") { Description = "Model name or glob the key may use (repeatable; none: every model the tenant sees)" };
         var expires = new Option<DateTimeOffset?>("--expires") { Description = "Expiry time (ISO 8601)" };
         var create = new Command("create", "Create a key; its secret is shown this once") { name, tenant, scopes, models, expires };
@@ -31,7 +33,8 @@ public static class TenancyCommands
                 ct);
             return CliHost.Print(parse, key, k =>
             {
-                AnsiConsole.MarkupLine($"created key [bold]{Markup.Escape(k.Id)}[/] '{Markup.Escape(k.Name)}' for tenant {Markup.Escape(k.Tenant ?? "")} with {Markup.Escape(string.Join(", ", k.Scopes ?? []))}");
+                AnsiConsole.MarkupLine($"created key [bold]{Markup.Escape(k.Id)}[/] '{Markup.Escape(k.Name)}' for tenant {Markup.Escape(k.Tenant ?? "")} with " +
+                    $"{Markup.Escape(string.Join(", ", k.Scopes ?? []))}");
                 AnsiConsole.MarkupLine("the secret (shown this once, store it now):");
                 Console.Out.WriteLine(k.Key);
             });
@@ -110,13 +113,15 @@ public static class TenancyCommands
     private static Command DeleteTenant()
     {
         var name = new Argument<string>("name") { Description = "Tenant name" };
-        var command = new Command("delete", "Delete a tenant that owns nothing (no models, datasets, deployments, files or unfinished jobs); revokes its keys, keeps its usage and audit history") { name };
+        var command = new Command("delete",
+            "Delete a tenant that owns nothing (no models, datasets, deployments, files or unfinished jobs); revokes its keys, keeps its usage and audit history") { name };
         command.Aliases.Add("rm");
         command.SetAction(async (parse, client, ct) =>
         {
             var tenant = parse.GetValue(name)!;
             await client.DeleteTenantAsync(tenant, ct);
-            return CliHost.Print(parse, new { deleted = tenant }, r => Console.Out.WriteLine($"deleted tenant {r.deleted}; its keys are revoked, its usage and audit history stay"));
+            return CliHost.Print(parse, new { deleted = tenant },
+                r => Console.Out.WriteLine($"deleted tenant {r.deleted}; its keys are revoked, its usage and audit history stay"));
         });
         return command;
     }
@@ -151,7 +156,15 @@ public static class TenancyCommands
         command.SetAction(async (parse, client, ct) =>
         {
             var report = await client.GetUsageAsync(
-                new UsageQuery { Tenant = parse.GetValue(tenant), Key = parse.GetValue(key), Model = parse.GetValue(model), From = parse.GetValue(from), To = parse.GetValue(to), GroupBy = parse.GetValue(groupBy) },
+                new UsageQuery
+                {
+                    Tenant = parse.GetValue(tenant),
+                    Key = parse.GetValue(key),
+                    Model = parse.GetValue(model),
+                    From = parse.GetValue(from),
+                    To = parse.GetValue(to),
+                    GroupBy = parse.GetValue(groupBy)
+                },
                 ct);
             var keys = parse.WantsJson() ? KeyNames.None : await KeyNames.ReadAsync(client, ct);
             return CliHost.Print(parse, report, r =>
@@ -160,7 +173,8 @@ public static class TenancyCommands
                 foreach (var row in r.Rows)
                 {
                     // Calls that named no model (the management API, listings) are said to be so, as the console says it.
-                    table.Row(row.Period, row.Tenant, keys.Of(row.KeyId), row.Model ?? "(none)", row.Requests, row.Errors, row.TotalTokens, row.ComputeMs, row.AvgLatencyMs, row.MaxLatencyMs);
+                    table.Row(row.Period, row.Tenant, keys.Of(row.KeyId), row.Model ?? "(none)", row.Requests, row.Errors, row.TotalTokens, row.ComputeMs, row.AvgLatencyMs,
+                        row.MaxLatencyMs);
                 }
 
                 if (r.Totals is { } t)

@@ -57,7 +57,8 @@ public static class TrainCommand
 
             var split = parse.GetValue(validation) is null && parse.GetValue(test) is null && parse.GetValue(seed) is null
                 ? request.Split
-                : new TrainingSplit(parse.GetValue(validation) ?? request.Split?.Validation, parse.GetValue(test) ?? request.Split?.Test, parse.GetValue(seed) ?? request.Split?.Seed);
+                : new TrainingSplit(parse.GetValue(validation) ?? request.Split?.Validation, parse.GetValue(test) ?? request.Split?.Test,
+                    parse.GetValue(seed) ?? request.Split?.Seed);
             request = request with
             {
                 Model = parse.GetValue(model) ?? request.Model,
@@ -89,7 +90,8 @@ public static class TrainCommand
 
             if (!parse.WantsJson())
             {
-                Console.Out.WriteLine($"training job {job.Id}: {job.Task} of {job.Dataset} with {job.Trainer} into {job.Model}{(job.SearchTrials is { } n ? $", the best of {n} trials" : "")}");
+                Console.Out.WriteLine($"training job {job.Id}: {job.Task} of {job.Dataset} with {job.Trainer} into {job.Model}{(job.SearchTrials is { } n ? $", the best of {n} " +
+                    $"trials" : "")}");
             }
 
             var ended = await FollowAsync(parse, client, job.Id, ct);
@@ -108,7 +110,8 @@ public static class TrainCommand
                 token => client.GetTrainingJobAsync(id, token),
                 j => j.Finished,
                 j => j.Progress,
-                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, Iteration(j), WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
+                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, Iteration(j), WorkerJobFollower.Metrics(j.Metrics) }.Where(
+                    s => !string.IsNullOrEmpty(s)))),
             ct);
 
     // While a search runs, the iteration counts its finished trials: "2 of 8 trials done" says so.
@@ -127,7 +130,8 @@ public static class TrainCommand
         {
             var result = job.Result;
             var version = result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("version", out var v) ? v.GetRawText() : "?";
-            var best = job.SearchTrials is { } n && result is { ValueKind: JsonValueKind.Object } sr && sr.TryGetProperty("search", out var search) && search.ValueKind == JsonValueKind.Object
+            var best = job.SearchTrials is { } n && result is { ValueKind: JsonValueKind.Object } sr && sr.TryGetProperty("search", out var search) &&
+                search.ValueKind == JsonValueKind.Object
                 && search.TryGetProperty("best", out var b) && b.ValueKind == JsonValueKind.Object && b.TryGetProperty("trial", out _)
                 ? $" (trial {WorkerJobFollower.TrialNumber(b)}, the best of {n} trials)" : "";
             Console.Out.WriteLine($"job {job.Id} succeeded: {job.Model} version {version}{best}");

@@ -13,7 +13,8 @@ public static class CliHost
     public static readonly Option<bool> Json = new("--json") { Description = "Print the result as JSON (for scripts)", Recursive = true };
 
     /// <summary><c>--url</c>: the server, before MAAS_URL and the config file.</summary>
-    public static readonly Option<string?> Url = new("--url") { Description = "Server URL (default: MAAS_URL, then the config file, then http://127.0.0.1:8080)", Recursive = true };
+    public static readonly Option<string?> Url =
+        new("--url") { Description = "Server URL (default: MAAS_URL, then the config file, then http://127.0.0.1:8080)", Recursive = true };
 
     /// <summary>True when the output goes to a person at a terminal (progress bars and live displays are drawn).</summary>
     public static bool Interactive => !Console.IsOutputRedirected;
@@ -68,7 +69,8 @@ public static class CliHost
         {
             return Fail("interrupted", "interrupted", ExitCodes.Interrupted);
         }
-        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException ||
+        e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
         {
             return Fail("unreachable", CliConfig.Resolve(parse.GetValue(Url)).Unreachable(e.Message), ExitCodes.Server);
         }

@@ -40,7 +40,8 @@ public static class WorkerJobFollower
 
     /// <summary>The failure of a follow interrupted by Ctrl+C (exit 130): the job goes on, and how to follow or cancel it.</summary>
     public static CliException Interrupted(string id) =>
-        new("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it", ExitCodes.Interrupted);
+        new("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it",
+        ExitCodes.Interrupted);
 
     // At most once per interval the job is read again, with the events that came meanwhile.
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
@@ -197,7 +198,8 @@ public static class WorkerJobFollower
                 return null;
             case "status":
                 // "status running (worker w, attempt 1)", "status failed: code: message".
-                var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var er) && er.ValueKind == JsonValueKind.Object ? $": {Text(er, "code")}: {Text(er, "message")}"
+                var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var er) &&
+                    er.ValueKind == JsonValueKind.Object ? $": {Text(er, "code")}: {Text(er, "message")}"
                     : Text(data, "reason") is { } reason ? $": {reason}" : "";
                 var worker = Text(data, "worker") is { } w ? $" (worker {w}, attempt {Scalar(data, "attempt")})" : "";
                 return $"{when} status {Scalar(data, "status")}{worker}{error}";
@@ -236,7 +238,8 @@ public static class WorkerJobFollower
     }
 
     private static string? Text(JsonElement data, string name) =>
-        data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.ValueKind == JsonValueKind.Null ? null : value.GetRawText() : null;
+        data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString()
+        : value.ValueKind == JsonValueKind.Null ? null : value.GetRawText() : null;
 
     private static string Scalar(JsonElement data, string name) => Text(data, name) ?? "?";
 
@@ -261,7 +264,8 @@ public static class WorkerJobFollower
                 text.Append(", ");
             }
 
-            text.Append(property.Name).Append(' ').Append(property.Value.ValueKind == JsonValueKind.Number ? Number(property.Value.GetDouble()) : property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : property.Value.GetRawText());
+            text.Append(property.Name).Append(' ').Append(property.Value.ValueKind == JsonValueKind.Number ? Number(property.Value.GetDouble())
+                : property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : property.Value.GetRawText());
         }
 
         return text.ToString();

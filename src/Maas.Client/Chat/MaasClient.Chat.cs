@@ -59,6 +59,7 @@ public sealed partial class MaasClient
         }
 
         // Every stream ends with [DONE]: without it the connection was cut, or what answered streams no chat.
-        throw new MaasApiException(response.StatusCode, "stream_incomplete", "the answer stream ended before its end ([DONE]): the connection was cut or the server sent no chat stream, so the answer may be cut short");
+        throw new MaasApiException(response.StatusCode, "stream_incomplete",
+            "the answer stream ended before its end ([DONE]): the connection was cut or the server sent no chat stream, so the answer may be cut short");
     }
 }

@@ -106,4 +106,5 @@ public sealed record DatasetUploadOptions
 }
 
 /// <summary>A resumable upload of a dataset file: where it stands (<see cref="Offset"/>) and when it expires.</summary>
-public sealed record DatasetUploadSession(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset? CreatedAt, DateTimeOffset? ExpiresAt, string? Url);
+public sealed record DatasetUploadSession(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset? CreatedAt,
+    DateTimeOffset? ExpiresAt, string? Url);

@@ -26,7 +26,8 @@ public sealed partial class MaasClient
 
     /// <summary>The first <paramref name="limit"/> rows of a version.</summary>
     public Task<DatasetPreview> PreviewDatasetAsync(string name, int version, int? limit = null, CancellationToken cancellationToken = default) =>
-        SendAsync<DatasetPreview>(HttpMethod.Get, $"api/v1/datasets/{Escape(name)}/versions/{version}/preview" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
+        SendAsync<DatasetPreview>(HttpMethod.Get, $"api/v1/datasets/{Escape(name)}/versions/{version}/preview" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))),
+        null, cancellationToken);
 
     /// <summary>Deletes a dataset; <paramref name="force"/> also while model versions name it in their lineage.</summary>
     public Task DeleteDatasetAsync(string name, bool force = false, CancellationToken cancellationToken = default) =>
@@ -59,7 +60,8 @@ public sealed partial class MaasClient
     }
 
     /// <summary>Starts a resumable upload of <paramref name="fileName"/> (its extension picks the format) into a dataset.</summary>
-    public Task<DatasetUploadSession> CreateDatasetUploadAsync(string name, string fileName, long? size = null, string? sha256 = null, CancellationToken cancellationToken = default) =>
+    public Task<DatasetUploadSession> CreateDatasetUploadAsync(string name, string fileName, long? size = null, string? sha256 = null,
+        CancellationToken cancellationToken = default) =>
         SendAsync<DatasetUploadSession>(HttpMethod.Post, $"api/v1/datasets/{Escape(name)}/uploads", new { filename = fileName, size, sha256 }, cancellationToken);
 
     /// <summary>A resumable dataset upload with the offset the next chunk must start at.</summary>

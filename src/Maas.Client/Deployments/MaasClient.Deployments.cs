@@ -53,7 +53,8 @@ public sealed partial class MaasClient
 
     /// <summary>The deployment's changes, newest first (at most <paramref name="limit"/>).</summary>
     public Task<DeploymentHistory> GetDeploymentHistoryAsync(string name, int? limit = null, CancellationToken cancellationToken = default) =>
-        SendAsync<DeploymentHistory>(HttpMethod.Get, $"api/v1/deployments/{Escape(name)}/history" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
+        SendAsync<DeploymentHistory>(HttpMethod.Get, $"api/v1/deployments/{Escape(name)}/history" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null,
+        cancellationToken);
 
     /// <summary>Deletes a deployment: calls take the registry's default version again.</summary>
     public Task DeleteDeploymentAsync(string name, CancellationToken cancellationToken = default) =>

@@ -40,7 +40,8 @@ public sealed partial class MaasClient
 
     /// <summary>A job's events, newest first.</summary>
     public Task<OpenAiList<FineTuningEvent>> ListFineTuningEventsAsync(string id, int? limit = null, CancellationToken cancellationToken = default) =>
-        SendAsync<OpenAiList<FineTuningEvent>>(HttpMethod.Get, $"v1/fine_tuning/jobs/{Escape(id)}/events" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
+        SendAsync<OpenAiList<FineTuningEvent>>(HttpMethod.Get, $"v1/fine_tuning/jobs/{Escape(id)}/events" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null,
+        cancellationToken);
 
     /// <summary>Asks a fine-tuning job to stop.</summary>
     public Task<FineTuningJobInfo> CancelFineTuningJobAsync(string id, CancellationToken cancellationToken = default) =>

@@ -54,7 +54,8 @@ public sealed partial class MaasClient
 
     /// <summary>A worker-run job's events (training epochs, trials, metrics, logs), oldest first, after <paramref name="after"/>.</summary>
     public Task<JobEventPage> ListJobEventsAsync(string id, long after = 0, int? limit = null, CancellationToken cancellationToken = default) =>
-        SendAsync<JobEventPage>(HttpMethod.Get, $"api/v1/jobs/{Escape(id)}/events" + Query(("after", after.ToString(CultureInfo.InvariantCulture)), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
+        SendAsync<JobEventPage>(HttpMethod.Get, $"api/v1/jobs/{Escape(id)}/events" +
+        Query(("after", after.ToString(CultureInfo.InvariantCulture)), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
 
     /// <summary>One job.</summary>
     public Task<JobInfo> GetJobAsync(string id, CancellationToken cancellationToken = default) =>

@@ -12,6 +12,7 @@ public sealed partial class MaasClient
     /// (<c>ready</c> or <c>rejected</c>) and the report.
     /// </summary>
     public Task<JobInfo> OptimizeVersionAsync(
-        string name, int version, string method, IReadOnlyDictionary<string, JsonElement>? options = null, IReadOnlyDictionary<string, double>? gate = null, string? alias = null, CancellationToken cancellationToken = default) =>
+        string name, int version, string method, IReadOnlyDictionary<string, JsonElement>? options = null, IReadOnlyDictionary<string, double>? gate = null, string? alias = null,
+        CancellationToken cancellationToken = default) =>
         SendAsync<JobInfo>(HttpMethod.Post, $"api/v1/models/{Escape(name)}/versions/{version}:optimize", new { method, options, gate, alias }, cancellationToken);
 }

@@ -126,7 +126,8 @@ public sealed partial class MaasClient
     /// server holds, and an interrupted upload goes on later with <see cref="ResumableUploadOptions.SessionId"/>.
     /// </summary>
     public async Task<VersionInfo> UploadVersionResumableAsync(
-        string name, string path, UploadOptions? options = null, ResumableUploadOptions? resumable = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+        string name, string path, UploadOptions? options = null, ResumableUploadOptions? resumable = null, IProgress<long>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         resumable ??= new ResumableUploadOptions();
         CheckChunkSize(resumable);

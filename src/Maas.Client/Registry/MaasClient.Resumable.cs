@@ -51,7 +51,8 @@ public sealed partial class MaasClient
     }
 
     private static async Task<long> SendChunkWithRetriesAsync(
-        long offset, ReadOnlyMemory<byte> chunk, Func<long, ReadOnlyMemory<byte>, Task<long>> send, Func<Task<long>> heldOffset, int maxAttempts, CancellationToken cancellationToken)
+        long offset, ReadOnlyMemory<byte> chunk, Func<long, ReadOnlyMemory<byte>, Task<long>> send, Func<Task<long>> heldOffset, int maxAttempts,
+        CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -77,7 +78,8 @@ public sealed partial class MaasClient
     {
         HttpRequestException or IOException => true,
         TaskCanceledException => !cancellationToken.IsCancellationRequested,
-        MaasApiException api => api.Code is "offset_mismatch" or "upload_busy" || api.Status is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
+        MaasApiException api => api.Code is "offset_mismatch" or "upload_busy" ||
+            api.Status is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
         _ => false,
     };
 }

@@ -162,7 +162,8 @@ public sealed class DatasetCatalog(
     {
         // Parsing a large file takes seconds of CPU: on a thread of its own, not one of the pool's that serve requests.
         cancellationToken.ThrowIfCancellationRequested();
-        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, options.ReadOptionsForNewTables() with { ImageSize = choices?.ImageSize }, choices?.Schema)).ConfigureAwait(false);
+        var table = await DedicatedThread.Run("maas-dataset",
+            () => ParseFile(path, format, gzip, options.ReadOptionsForNewTables() with { ImageSize = choices?.ImageSize }, choices?.Schema)).ConfigureAwait(false);
         if (table.Rows.Count == 0)
         {
             throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
@@ -326,7 +327,8 @@ public sealed class DatasetCatalog(
             ResumableFiles.CheckSha256(session, sha256);
             var dataset = await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
             // The session's own reservation, now exactly its bytes: held until the version is stored and the session dropped.
-            var reservation = await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, session.ExpiresAt, length, cancellationToken).ConfigureAwait(false);
+            var reservation = await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, session.ExpiresAt, length, cancellationToken)
+                .ConfigureAwait(false);
             DatasetTable table;
             try
             {
@@ -341,7 +343,8 @@ public sealed class DatasetCatalog(
                 throw;
             }
 
-            return await CommitStagedAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, table, reservation.HeldId, cancellationToken).ConfigureAwait(false);
+            return await CommitStagedAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, table, reservation.HeldId, cancellationToken)
+                .ConfigureAwait(false);
         }
         finally
         {
@@ -442,7 +445,8 @@ public sealed class DatasetCatalog(
     /// Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or
     /// record. A fired <paramref name="cancellationToken"/> stops it at its next read of the file (every 64 KiB at most).
     /// </summary>
-    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip, DatasetReadOptions? read = null, IReadOnlyDictionary<string, DatasetColumnType>? schema = null, CancellationToken cancellationToken = default)
+    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip, DatasetReadOptions? read = null,
+        IReadOnlyDictionary<string, DatasetColumnType>? schema = null, CancellationToken cancellationToken = default)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         using var content = cancellationToken.CanBeCanceled ? new CancellableReadStream(file, cancellationToken) : null;
@@ -562,7 +566,8 @@ public sealed class DatasetCatalog(
         var unlisted = uses.Where(u => !visible.Contains(u.Model)).Select(u => (u.Model, u.ModelVersion)).Distinct().Count();
         throw RegistryException.Conflict(
             "dataset_in_use",
-            $"{(version is { } v ? $"version {v} of dataset '{name}'" : $"dataset '{name}'")} is named by the lineage of {InUseListing.Of(named, unlisted, "model version", "model versions")}; " +
+            $"{(version is { } v ? $"version {v} of dataset '{name}'" : $"dataset '{name}'")} is named by the lineage of " +
+            $"{InUseListing.Of(named, unlisted, "model version", "model versions")}; " +
             "pass force=true to delete it anyway",
             new Dictionary<string, object?>
             {

@@ -18,7 +18,8 @@ public sealed record DatasetImageSize(int Width, int Height)
             return new DatasetImageSize(width, height);
         }
 
-        throw new FormatException($"'{(text.Length > 20 ? text[..20] + "..." : text)}' is not a picture size: use WIDTHxHEIGHT or one number for a square, each from 1 to {MaxSide}");
+        throw new FormatException($"'{(text.Length > 20 ? text[..20] + "..." : text)}' is not a picture size: use WIDTHxHEIGHT or one number for a square, " +
+            $"each from 1 to {MaxSide}");
     }
 
     /// <inheritdoc />

@@ -63,7 +63,13 @@ public sealed class DatasetJobUses(IJobQueueStore jobs, IEnumerable<IJobHandler>
             $"{advice}, then delete it (force does not delete data a job is reading)",
             new Dictionary<string, object?>
             {
-                ["jobs"] = listed.Select(r => new Dictionary<string, object?> { ["id"] = r.Job.Id, ["kind"] = r.Job.Kind, ["status"] = JobStatusName(r.Job), ["dataset_version"] = r.DatasetVersion }).ToArray(),
+                ["jobs"] = listed.Select(r => new Dictionary<string, object?>
+                {
+                    ["id"] = r.Job.Id,
+                    ["kind"] = r.Job.Kind,
+                    ["status"] = JobStatusName(r.Job),
+                    ["dataset_version"] = r.DatasetVersion
+                }).ToArray(),
                 ["unlisted_jobs"] = unlisted,
             });
     }

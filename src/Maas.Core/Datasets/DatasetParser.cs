@@ -395,7 +395,8 @@ public static class DatasetParser
         }
 
         // Rows read before a key first appeared are shorter: pad them (the key is missing there).
-        var padded = rows.Select(r => r.Length == names.Count ? r : r.Take(names.Count).Concat(Enumerable.Repeat<Cell?>(null, Math.Max(0, names.Count - r.Length))).ToArray()).ToList();
+        var padded = rows.Select(r => r.Length == names.Count ? r : r.Take(names.Count).Concat(Enumerable.Repeat<Cell?>(null, Math.Max(0, names.Count - r.Length))).ToArray())
+            .ToList();
         return Infer(names.ToArray(), padded);
     }
 
@@ -478,7 +479,8 @@ public static class DatasetParser
 
             if (_lastLine[column] == lineNumber)
             {
-                throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(name)}' appears twice (keys are trimmed of surrounding spaces, as CSV column names are)");
+                throw new DatasetFormatException(
+                    $"line {lineNumber}: key '{RegistryNames.Shorten(name)}' appears twice (keys are trimmed of surrounding spaces, as CSV column names are)");
             }
 
             _lastLine[column] = lineNumber;
@@ -510,7 +512,8 @@ public static class DatasetParser
             // A number past a double's range would otherwise be stored as missing without a word.
             if (property.Value.ValueKind == JsonValueKind.Number && !TryNumber(property.Value.GetRawText(), out _))
             {
-                throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, a number outside the range of a double");
+                throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, " +
+                    $"a number outside the range of a double");
             }
 
             var column = columns.Of(property.Name, lineNumber);
@@ -527,7 +530,8 @@ public static class DatasetParser
                 JsonValueKind.True => new Cell(CellKind.Boolean, "true"),
                 JsonValueKind.False => new Cell(CellKind.Boolean, "false"),
                 JsonValueKind.Null => null,
-                _ => throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
+                _ => throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds a nested " +
+                    $"{property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
             };
 
             // A value as the text it is read as (a string unescaped), measured as a CSV field is.
@@ -636,7 +640,8 @@ public static class DatasetParser
             {
                 if (images is not null)
                 {
-                    throw new DatasetFormatException($"entry '{name}': a second IDX images file (the first was '{imagesName}'); put one images file and one labels file in the archive");
+                    throw new DatasetFormatException(
+                        $"entry '{name}': a second IDX images file (the first was '{imagesName}'); put one images file and one labels file in the archive");
                 }
 
                 (images, imagesName) = (data, name);
@@ -645,7 +650,8 @@ public static class DatasetParser
             {
                 if (labels is not null)
                 {
-                    throw new DatasetFormatException($"entry '{name}': a second IDX labels file (the first was '{labelsName}'); put one images file and one labels file in the archive");
+                    throw new DatasetFormatException(
+                        $"entry '{name}': a second IDX labels file (the first was '{labelsName}'); put one images file and one labels file in the archive");
                 }
 
                 (labels, labelsName) = (data, name);
@@ -655,7 +661,8 @@ public static class DatasetParser
         if (images is null || labels is null)
         {
             throw new DatasetFormatException(
-                $"the archive needs an IDX images file (magic 0x00000803) and an IDX labels file (magic 0x00000801); found {(images is null ? "no images file" : "images")} and {(labels is null ? "no labels file" : "labels")} among {entries.Count} entries");
+                $"the archive needs an IDX images file (magic 0x00000803) and an IDX labels file (magic 0x00000801); found {(images is null ? "no images file" : "images")} and " +
+                $"{(labels is null ? "no labels file" : "labels")} among {entries.Count} entries");
         }
 
         if (images.Length < 16)

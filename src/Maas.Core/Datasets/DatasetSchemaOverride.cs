@@ -51,7 +51,8 @@ public static class DatasetSchemaOverride
             var index = table.IndexOf(name);
             if (index < 0)
             {
-                throw new DatasetFormatException($"the schema names column '{Shorten(name)}', which the file does not have (it has {RegistryNames.FirstOf(table.Columns.Select(c => c.Name))})");
+                throw new DatasetFormatException(
+                    $"the schema names column '{Shorten(name)}', which the file does not have (it has {RegistryNames.FirstOf(table.Columns.Select(c => c.Name))})");
             }
 
             if (columns[index].Type == DatasetColumnType.Image || type == DatasetColumnType.Image)

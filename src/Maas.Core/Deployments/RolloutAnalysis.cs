@@ -49,7 +49,8 @@ public static class RolloutAnalysis
             return (RolloutDecision.Hold, null);
         }
 
-        var summary = $"step {deployment.Step + 1} of {plan.Steps.Count} ({plan.Steps[deployment.Step]}%) passed: {canary.Requests} requests, error rate {F(canary.ErrorRate)}, p99 {F(canary.P99Ms)} ms"
+        var summary = $"step {deployment.Step + 1} of {plan.Steps.Count} ({plan.Steps[deployment.Step]}%) passed: {canary.Requests} requests, error rate {F(canary.ErrorRate)}, " +
+            $"p99 {F(canary.P99Ms)} ms"
             + (canary.Comparisons > 0 ? $", max abs error {F(canary.MaxAbsError)}" : "");
         return deployment.Step + 1 >= plan.Steps.Count ? (RolloutDecision.Promote, summary) : (RolloutDecision.Advance, summary);
     }

@@ -77,7 +77,8 @@ public static class ChatFile
             catch (InvalidOperationException)
             {
                 // The reader does not check the bytes inside strings: reading one that is not text throws here.
-                throw new ChatFileException(line, "a string is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)");
+                throw new ChatFileException(line,
+                    "a string is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)");
             }
         }
     }
@@ -127,7 +128,8 @@ public static class ChatFile
             // anything but 1) would be ignored without a word.
             if (message.TryGetProperty("weight", out var weight) && !(weight.ValueKind == JsonValueKind.Number && weight.TryGetDouble(out var w) && w == 1))
             {
-                throw new ChatFileException(line, $"message {index} ({role.GetString()}) has \"weight\": {RegistryNames.Shorten(weight.GetRawText())}; every message is trained here, so only a weight of 1 is accepted: leave the message out of the file instead of weighting it 0");
+                throw new ChatFileException(line, $"message {index} ({role.GetString()}) has \"weight\": {RegistryNames.Shorten(weight.GetRawText())}; every message is trained " +
+                    $"here, so only a weight of 1 is accepted: leave the message out of the file instead of weighting it 0");
             }
 
             result.Add(new ChatFileMessage(role.GetString()!, content.GetString()!));

@@ -95,7 +95,8 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>Models evicted to make room since start.</summary>
     public long EvictionCount => Interlocked.Read(ref _evictions);
 
-    /// <summary>Passes over /proc/self/smaps made to measure model files' resident pages (at loads, and by <see cref="Models"/> at most once per <see cref="ModelHostOptions.MappedMemoryRefreshInterval"/>).</summary>
+    /// <summary>Passes over /proc/self/smaps made to measure model files' resident pages (at loads, and by <see cref="Models"/> at most once per
+    /// <see cref="ModelHostOptions.MappedMemoryRefreshInterval"/>).</summary>
     public long MappedMemoryReads => Interlocked.Read(ref _mappedReads);
 
     /// <summary>When the resident pages of the model files reported by <see cref="Models"/> were read (null: never).</summary>
@@ -162,7 +163,8 @@ public sealed class ModelHost : IAsyncDisposable
             {
                 ReportWait(request, waitStarted, "timeout");
                 throw new ModelHostException(ModelHostErrorKind.LoadTimeout,
-                    $"model {request.Key} did not load within the load wait limit of {(long)_options.LoadWaitLimit.TotalMilliseconds} ms (Maas:Hosting:LoadWaitMs); the load goes on, try again later")
+                    $"model {request.Key} did not load within the load wait limit of {(long)_options.LoadWaitLimit.TotalMilliseconds} ms (Maas:Hosting:LoadWaitMs); the load " +
+                    $"goes on, try again later")
                 {
                     WaitLimit = _options.LoadWaitLimit,
                 };

@@ -17,7 +17,8 @@ public sealed class JobContext
     public CancellationToken CancellationToken { get; }
 
     /// <summary>Reports bytes done and, when known, the total; persisted a few times a second at most.</summary>
-    public void ReportProgress(long bytesDone, long? bytesTotal) => _runner.Update(_id, j => j with { BytesDone = bytesDone, BytesTotal = bytesTotal ?? j.BytesTotal }, force: false);
+    public void ReportProgress(long bytesDone, long? bytesTotal) =>
+        _runner.Update(_id, j => j with { BytesDone = bytesDone, BytesTotal = bytesTotal ?? j.BytesTotal }, force: false);
 
     /// <summary>
     /// The job's point of no return: call right before the effect that must happen once and not be undone (committing

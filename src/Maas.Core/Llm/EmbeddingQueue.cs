@@ -51,7 +51,8 @@ public sealed class EmbeddingQueue
             Interlocked.Decrement(ref _inLine);
             throw new LlmException(
                 LlmErrorKind.QueueFull,
-                $"model '{model}' has {Limit} embeddings requests waiting behind the one it is computing, the most allowed ({Limit}: the model's embedding_queue_limit, else Maas:Llm:EmbeddingQueueLimit); retry later",
+                $"model '{model}' has {Limit} embeddings requests waiting behind the one it is computing, the most allowed ({Limit}: the model's embedding_queue_limit, else " +
+                $"Maas:Llm:EmbeddingQueueLimit); retry later",
                 code: "queue_full")
             {
                 RetryAfter = TimeSpan.FromSeconds(1),
@@ -75,7 +76,8 @@ public sealed class EmbeddingQueue
             var ms = Timeout.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
             throw new LlmException(
                 LlmErrorKind.Timeout,
-                $"the request waited {ms} ms for model '{model}' to finish the embeddings requests ahead of it, the longest allowed ({ms} ms: the model's embedding_queue_timeout_ms, else Maas:Llm:EmbeddingQueueTimeoutMs), and was dropped; retry later",
+                $"the request waited {ms} ms for model '{model}' to finish the embeddings requests ahead of it, the longest allowed ({ms} ms: the model's " +
+                $"embedding_queue_timeout_ms, else Maas:Llm:EmbeddingQueueTimeoutMs), and was dropped; retry later",
                 code: "queue_timeout")
             {
                 RetryAfter = TimeSpan.FromSeconds(1),

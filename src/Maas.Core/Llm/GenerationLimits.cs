@@ -18,7 +18,8 @@ public static class GenerationLimits
     {
         if (requestedMaxTokens is { } asked && maxPerRequest > 0 && asked > maxPerRequest)
         {
-            throw LlmException.Invalid($"'{param}' is {asked}, but this server allows at most {maxPerRequest} generated tokens per request (Maas:Llm:MaxTokensPerRequest)", param, "max_tokens_exceeded");
+            throw LlmException.Invalid($"'{param}' is {asked}, but this server allows at most {maxPerRequest} generated tokens per request (Maas:Llm:MaxTokensPerRequest)", param,
+                "max_tokens_exceeded");
         }
 
         if (promptTokens >= contextPerSlot || (requestedMaxTokens is { } wanted && promptTokens + wanted > contextPerSlot))

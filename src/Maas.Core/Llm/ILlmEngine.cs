@@ -10,7 +10,8 @@ public interface ILlmEngine : IAsyncDisposable
     /// <summary>What the model is and how the engine runs it.</summary>
     LlmModelInfo Info { get; }
 
-    /// <summary>Tokenizes text; <paramref name="addSpecial"/> adds BOS when the model wants it, <paramref name="parseSpecial"/> turns special-token text into special tokens.</summary>
+    /// <summary>Tokenizes text; <paramref name="addSpecial"/> adds BOS when the model wants it, <paramref name="parseSpecial"/> turns special-token text into special
+    /// tokens.</summary>
     IReadOnlyList<int> Tokenize(string text, bool addSpecial, bool parseSpecial);
 
     /// <summary>The text of one token (for logit_bias checks and logprobs).</summary>

@@ -386,7 +386,8 @@ public sealed class JsonSchemaGrammar
             // A rule that starts with itself (a ::= a | ..., or through anyOf/oneOf/$ref of other definitions): llama.cpp
             // refuses such a grammar, and no JSON text could end the descent anyway.
             var cycle = string.Join(" -> ", _leftEdge.Skip(loop).Append(target));
-            throw Fail(path + "/$ref", $"refers back to '{target}' before anything is written ({cycle}): this left recursion has no grammar; recurse only inside an object's properties or an array's items");
+            throw Fail(path + "/$ref", $"refers back to '{target}' before anything is written ({cycle}): this left recursion has no grammar; recurse only inside an object's " +
+                $"properties or an array's items");
         }
 
         if (_refRules.TryGetValue(target, out var known))

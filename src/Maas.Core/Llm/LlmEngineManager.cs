@@ -55,7 +55,8 @@ public sealed class LlmEngineManager(ModelHost host)
             }
 
             var reason = ex.InnerException?.Message ?? ex.Message;
-            throw new LlmException(LlmErrorKind.Unavailable, $"model '{request.Key.Name}' version {request.Key.Version} could not be loaded: {reason}", "model", "model_load_failed", ex);
+            throw new LlmException(LlmErrorKind.Unavailable, $"model '{request.Key.Name}' version {request.Key.Version} could not be loaded: {reason}", "model",
+                "model_load_failed", ex);
         }
     }
 
@@ -65,5 +66,6 @@ public sealed class LlmEngineManager(ModelHost host)
             .Where(s => s.State == ModelState.Ready)
             .Select(s => (Status: s, Model: host.Peek(s.Key) as HostedLlm))
             .Where(x => x.Model is not null)
-            .Select(x => new LoadedLlmEngine(x.Status.Key.Name, x.Status.Key.Version, x.Model!.Engine, x.Status.InFlight, x.Status.InFlight == 0 ? x.Status.LastUsed : null, x.Model.Spec))];
+            .Select(x => new LoadedLlmEngine(x.Status.Key.Name, x.Status.Key.Version, x.Model!.Engine, x.Status.InFlight, x.Status.InFlight == 0 ? x.Status.LastUsed : null,
+                x.Model.Spec))];
 }

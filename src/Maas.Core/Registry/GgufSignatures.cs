@@ -69,7 +69,8 @@ public static class GgufSignatures
             if (file.Get(key) is { } side && (!side.IsArray || side.ElementType != type || side.ArrayLength != tokens.ArrayLength))
             {
                 throw new InvalidModelFileException(
-                    $"{key} must be an array of {tokens.ArrayLength} {type} values, one per token, but is {(side.IsArray ? $"an array of {side.ArrayLength} {side.ElementType}" : side.Type.ToString())}");
+                    $"{key} must be an array of {tokens.ArrayLength} {type} values, one per token, but is " +
+                    $"{(side.IsArray ? $"an array of {side.ArrayLength} {side.ElementType}" : side.Type.ToString())}");
             }
         }
 
@@ -87,7 +88,8 @@ public static class GgufSignatures
             var text = texts[id].Length == 0 ? $"[EMPTY_{id}]" : texts[id];
             if (!seen.TryAdd(text, id))
             {
-                throw new InvalidModelFileException($"tokenizer.ggml.tokens spells tokens {seen[text]} and {id} alike ('{RegistryNames.Shorten(text)}'); every token's text must be unique");
+                throw new InvalidModelFileException(
+                    $"tokenizer.ggml.tokens spells tokens {seen[text]} and {id} alike ('{RegistryNames.Shorten(text)}'); every token's text must be unique");
             }
         }
     }
@@ -111,7 +113,8 @@ public static class GgufSignatures
         var experts = Count("expert_count") ?? 0;
         var used = file.Get($"{arch}.expert_used_count") switch
         {
-            { IsArray: true } array when array.Value is Array values => values.Cast<object>().Select(v => Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max(),
+            { IsArray: true } array when array.Value is Array values =>
+                values.Cast<object>().Select(v => Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max(),
             { } scalar when scalar.Value is not string => Convert.ToDouble(scalar.Value, System.Globalization.CultureInfo.InvariantCulture),
             _ => 0,
         };
@@ -128,7 +131,8 @@ public static class GgufSignatures
         if (!consistent)
         {
             throw new InvalidModelFileException(
-                $"{arch}.expert_count ({experts}), expert_used_count ({used}), expert_group_count ({groups}) and expert_group_used_count ({groupsUsed}) do not fit together: at most 1024 experts, each token using at least one and at most all of them, groups dividing the experts");
+                $"{arch}.expert_count ({experts}), expert_used_count ({used}), expert_group_count ({groups}) and expert_group_used_count ({groupsUsed}) do not fit together: at " +
+                $"most 1024 experts, each token using at least one and at most all of them, groups dividing the experts");
         }
     }
 }

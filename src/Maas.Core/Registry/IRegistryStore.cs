@@ -64,7 +64,8 @@ public interface IRegistryStore
     /// that names none, as one registered before they were read: only while the version still has artifact
     /// <paramref name="artifactKey"/>, keeping the rest of the stored signature as written. False when nothing changed.
     /// </summary>
-    Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels, CancellationToken cancellationToken);
+    Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels,
+        CancellationToken cancellationToken);
 
     /// <summary>True when any version row (ready or uploading) uses the artifact.</summary>
     Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken);

@@ -52,7 +52,8 @@ public static class ModelKeys
             ? Of(owner, name)
             : throw RegistryException.Invalid(
                 "invalid_name",
-                $"'{RegistryNames.Shorten(key)}' is not a valid model name: use 'name' or 'tenant/name', each 1 to {RegistryNames.MaxNameLength} characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit, and no '..'");
+                $"'{RegistryNames.Shorten(key)}' is not a valid model name: use 'name' or 'tenant/name', each 1 to {RegistryNames.MaxNameLength} characters from a-z, 0-9, '.', " +
+                $"'_' and '-', starting with a letter or digit, and no '..'");
 
     /// <summary>The canonical form of a valid key (<c>default/faces</c> becomes <c>faces</c>); other text comes back as it is.</summary>
     public static string Normalize(string key) => TrySplit(key, out var owner, out var name) ? Of(owner, name) : key;

@@ -398,7 +398,8 @@ public sealed class ModelRegistry : IModelRegistry
     /// size, or completed with those bytes) until <paramref name="expiresAt"/>; refused (and nothing kept) when they
     /// go past what the upload limit, the quota or the disk leave.
     /// </summary>
-    public async Task<StorageReservation> ReserveSessionStorageAsync(string tenant, long maxBytes, string sessionId, DateTimeOffset expiresAt, long bytes, CancellationToken cancellationToken)
+    public async Task<StorageReservation> ReserveSessionStorageAsync(string tenant, long maxBytes, string sessionId, DateTimeOffset expiresAt, long bytes,
+        CancellationToken cancellationToken)
     {
         var reservation = await ReserveStorageAsync(tenant, maxBytes, bytes, cancellationToken, sessionId, expiresAt).ConfigureAwait(false);
         if (bytes > reservation.Limit)
@@ -484,7 +485,8 @@ public sealed class ModelRegistry : IModelRegistry
     public RegistryException LowOnDisk() => new(
         RegistryErrorKind.InsufficientStorage,
         "insufficient_storage",
-        $"the server's disk is below its free-space floor of {_options.MinFreeDiskBytes} bytes ({RegistryOptions.Section}:MinFreeDiskBytes); uploads are refused until space is freed",
+        $"the server's disk is below its free-space floor of {_options.MinFreeDiskBytes} bytes ({RegistryOptions.Section}:MinFreeDiskBytes); uploads are " +
+        $"refused until space is freed",
         new Dictionary<string, object?> { ["floor_bytes"] = _options.MinFreeDiskBytes });
 
     private async ValueTask AbandonAsync(VersionDraft draft)
@@ -758,7 +760,8 @@ public sealed class ModelRegistry : IModelRegistry
         }
         catch (FileNotFoundException e)
         {
-            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing", $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
+            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing",
+                $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
         }
     }
 
@@ -771,7 +774,8 @@ public sealed class ModelRegistry : IModelRegistry
         }
         catch (FileNotFoundException e)
         {
-            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing", $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
+            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing",
+                $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
         }
     }
 
@@ -880,7 +884,8 @@ public sealed class ModelRegistry : IModelRegistry
         if (options.DerivedFrom is { } lineage)
         {
             RegistryNames.ValidateName(lineage.Relation, "relation");
-            if (!ModelKeys.IsValid(lineage.Model) || await _store.GetVersionAsync(ModelKeys.Normalize(lineage.Model), lineage.Version, cancellationToken).ConfigureAwait(false) is null)
+            if (!ModelKeys.IsValid(lineage.Model) ||
+                await _store.GetVersionAsync(ModelKeys.Normalize(lineage.Model), lineage.Version, cancellationToken).ConfigureAwait(false) is null)
             {
                 throw RegistryException.Invalid(
                     "lineage_not_found",

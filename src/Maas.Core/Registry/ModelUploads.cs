@@ -98,7 +98,8 @@ public sealed class ModelUploads(ModelRegistry registry)
         {
             throw RegistryException.Invalid(
                 "invalid_upload",
-                $"files lists upload '{RegistryNames.Shorten(id)}', the upload being completed; it is the version's main file already, so list only the other uploads (such as external-data files)");
+                $"files lists upload '{RegistryNames.Shorten(id)}', the upload being completed; it is the version's main file already, so list only the other uploads (such " +
+                $"as external-data files)");
         }
 
         if (otherSessionIds.GroupBy(o => o, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)

@@ -108,7 +108,8 @@ public sealed record ServingConfig
             {
                 if (sizes[i] < 1 || (MaxBatchSize is { } max && sizes[i] > max))
                 {
-                    errors.Add($"preferred_batch_sizes[{i}] = {sizes[i]} must be between 1 and max_batch_size ({MaxBatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"})");
+                    errors.Add($"preferred_batch_sizes[{i}] = {sizes[i]} must be between 1 and max_batch_size " +
+                        $"({MaxBatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"})");
                 }
                 else if (i > 0 && sizes[i] <= sizes[i - 1])
                 {

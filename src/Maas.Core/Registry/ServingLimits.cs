@@ -79,7 +79,8 @@ public sealed class ServingLimits
         // Products in 64 bits: two in-range ints never overflow a long.
         if (config.InstanceCount is { } instances && config.Threads is { } threads && (long)instances * threads > MaxTotalThreads)
         {
-            errors.Add($"instance_count x threads = {(long)instances * threads} is above the server's maximum of {MaxTotalThreads} threads per model ({Section}:{nameof(MaxTotalThreads)})");
+            errors.Add($"instance_count x threads = {(long)instances * threads} is above the server's maximum of {MaxTotalThreads} threads per model " +
+                $"({Section}:{nameof(MaxTotalThreads)})");
         }
 
         if (config.ParallelSequences is { } slots && config.ContextSize is > 0 and var context)

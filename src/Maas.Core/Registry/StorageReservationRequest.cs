@@ -9,4 +9,5 @@ namespace Maas.Core.Registry;
 /// <param name="Now">Reservations that expired by then no longer count (and are removed).</param>
 /// <param name="ExpiresAt">When this one stops counting unless renewed.</param>
 /// <param name="Replaces">Reservations that this one takes over (a completed session's): dropped in the same step.</param>
-public sealed record StorageReservationRequest(string Id, string Owner, long Bytes, long Ahead, long Quota, DateTimeOffset Now, DateTimeOffset ExpiresAt, IReadOnlyList<string> Replaces);
+public sealed record StorageReservationRequest(string Id, string Owner, long Bytes, long Ahead, long Quota, DateTimeOffset Now, DateTimeOffset ExpiresAt,
+    IReadOnlyList<string> Replaces);

@@ -199,7 +199,8 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
     /// <summary>The error for a key asked for a suspended tenant.</summary>
     public static TenancyException TenantDisabled(string name) => TenancyException.Conflict(
         "tenant_disabled",
-        $"tenant '{RegistryNames.Shorten(name)}' is disabled, so no key can be created for it; enable it first (PATCH /api/v1/tenants/{RegistryNames.Shorten(name)} {{\"disabled\": false}})");
+        $"tenant '{RegistryNames.Shorten(name)}' is disabled, so no key can be created for it; enable it first (PATCH /api/v1/tenants/{RegistryNames.Shorten(name)} " +
+        $"{{\"disabled\": false}})");
 
     private static TenancyException DefaultTenantProtected(string what) => TenancyException.Conflict(
         "default_tenant_protected",
@@ -214,7 +215,8 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
         {
             throw TenancyException.Invalid(
                 "invalid_name",
-                $"'{RegistryNames.Shorten(name)}' is not a valid tenant name: use 1 to {RegistryNames.MaxNameLength} characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
+                $"'{RegistryNames.Shorten(name)}' is not a valid tenant name: use 1 to {RegistryNames.MaxNameLength} characters from a-z, 0-9, '.', '_' and '-', " +
+                $"starting with a letter or digit");
         }
     }
 

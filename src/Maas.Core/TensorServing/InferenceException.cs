@@ -19,6 +19,7 @@ public sealed class InferenceException : Exception
     /// <summary>For <see cref="InferenceErrorKind.QueueFull"/> (and a load that outlasted its wait limit): the value of the limit that was reached.</summary>
     public long? Limit { get; init; }
 
-    /// <summary>For <see cref="InferenceErrorKind.QueueFull"/>: which limit (<c>queue_limit</c>, <c>queue_time_budget_ms</c>, <c>memory_quota_bytes</c>); for <see cref="InferenceErrorKind.Unavailable"/>: <c>load_wait_ms</c>.</summary>
+    /// <summary>For <see cref="InferenceErrorKind.QueueFull"/>: which limit (<c>queue_limit</c>, <c>queue_time_budget_ms</c>, <c>memory_quota_bytes</c>); for
+    /// <see cref="InferenceErrorKind.Unavailable"/>: <c>load_wait_ms</c>.</summary>
     public string? LimitName { get; init; }
 }

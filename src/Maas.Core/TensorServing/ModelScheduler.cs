@@ -319,7 +319,8 @@ public sealed class ModelScheduler : IAsyncDisposable
         if (_budgetTicks > 0 && ExpectedWaitTicks() is var wait && wait > 0 && wait + RunTicksInBudget() > _budgetTicks * AdmittedShareOfBudget)
         {
             return new InferenceException(InferenceErrorKind.QueueFull,
-                $"{_label} is too busy: a new request would wait about {TicksToMs(wait):0} ms in its queue and run about {TicksToMs(RunTicksInBudget()):0} ms, over {AdmittedShareOfBudget * 100:0}% of its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms); retry later")
+                $"{_label} is too busy: a new request would wait about {TicksToMs(wait):0} ms in its queue and run about {TicksToMs(RunTicksInBudget()):0} ms, over " +
+                $"{AdmittedShareOfBudget * 100:0}% of its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms); retry later")
             {
                 Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
                 LimitName = "queue_time_budget_ms",
@@ -393,7 +394,8 @@ public sealed class ModelScheduler : IAsyncDisposable
         _queuedRows -= head.Rows;
         head.Node = null;
         var error = new InferenceException(InferenceErrorKind.QueueFull,
-            $"the request waited {TicksToMs(waited):0} ms for {_label} (its body read and its queue) and would run about {TicksToMs(RunTicksInBudget()):0} ms more, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
+            $"the request waited {TicksToMs(waited):0} ms for {_label} (its body read and its queue) and would run about {TicksToMs(RunTicksInBudget()):0} ms more, over its " +
+            $"queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
         {
             Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
             LimitName = "queue_time_budget_ms",

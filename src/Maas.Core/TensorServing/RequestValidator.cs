@@ -115,14 +115,16 @@ public static class RequestValidator
         var shape = given.Shape;
         if (shape.Length != expected.Shape.Length)
         {
-            throw Invalid($"input '{given.Name}' has shape {TensorShape.Format(shape)} (rank {shape.Length}) but {modelLabel} expects {TensorShape.Format(expected.Shape)} (rank {expected.Shape.Length})");
+            throw Invalid($"input '{given.Name}' has shape {TensorShape.Format(shape)} (rank {shape.Length}) but {modelLabel} expects {TensorShape.Format(expected.Shape)} " +
+                $"(rank {expected.Shape.Length})");
         }
 
         for (var d = 0; d < shape.Length; d++)
         {
             if (expected.Shape[d] >= 0 && shape[d] != expected.Shape[d])
             {
-                throw Invalid($"input '{given.Name}' has shape {TensorShape.Format(shape)} but {modelLabel} expects {TensorShape.Format(expected.Shape)}: dimension {d} must be {expected.Shape[d]}");
+                throw Invalid($"input '{given.Name}' has shape {TensorShape.Format(shape)} but {modelLabel} expects {TensorShape.Format(expected.Shape)}: dimension {d} " +
+                    $"must be {expected.Shape[d]}");
             }
         }
     }

@@ -59,7 +59,8 @@ public sealed class Tensor : IDisposable
         else if (data.Length != count * dataType.ElementSize())
         {
             throw new InferenceException(InferenceErrorKind.InvalidInput,
-                $"tensor '{name}': {data.Length} bytes of data but {dataType.Name()} shape {TensorShape.Format(shape)} needs {count * dataType.ElementSize()} bytes ({count} elements)");
+                $"tensor '{name}': {data.Length} bytes of data but {dataType.Name()} shape {TensorShape.Format(shape)} needs {count * dataType.ElementSize()} " +
+                $"bytes ({count} elements)");
         }
 
         return new Tensor(name, dataType, shape, count, data, owner);

@@ -70,7 +70,8 @@ public sealed class TrainingOptions
 
         if (!(ServingShare > 0 && ServingShare <= 1))
         {
-            errors.Add($"{Section}:ServingShare must be above 0 and at most 1 (1: training does not give way to serving), not {ServingShare.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            errors.Add($"{Section}:ServingShare must be above 0 and at most 1 (1: training does not give way to serving), not " +
+                $"{ServingShare.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         }
 
         if (LeaseSeconds is < 2 or > 3600)

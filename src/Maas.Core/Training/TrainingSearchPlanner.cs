@@ -32,7 +32,8 @@ public static class TrainingSearchPlanner
         var method = !search.TryGetProperty("method", out var m) || m.ValueKind == JsonValueKind.Null
             ? dimensions.All(d => d.Values is not null) ? "grid" : "random"
             : m.ValueKind == JsonValueKind.String ? m.GetString()! : throw new ArgumentException("search.method must be \"grid\" or \"random\"");
-        int? budget = search.TryGetProperty("trials", out var t) ? t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var n) && n >= 1 ? n : throw new ArgumentException("search.trials must be a whole number of at least 1") : null;
+        int? budget = search.TryGetProperty("trials", out var t) ? t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var n) &&
+            n >= 1 ? n : throw new ArgumentException("search.trials must be a whole number of at least 1") : null;
         if (budget > maxTrials)
         {
             throw new ArgumentException($"search.trials is {budget}, over the limit of {maxTrials} (Maas:Training:MaxSearchTrials)");
@@ -40,7 +41,8 @@ public static class TrainingSearchPlanner
 
         var seed = !search.TryGetProperty("seed", out var s) || s.ValueKind == JsonValueKind.Null
             ? defaultSeed
-            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) && given >= 0 ? given : throw new ArgumentException($"search.seed must be a whole number from 0 to {int.MaxValue}, not {Shorten(s.GetRawText())}");
+            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) &&
+                given >= 0 ? given : throw new ArgumentException($"search.seed must be a whole number from 0 to {int.MaxValue}, not {Shorten(s.GetRawText())}");
         var trials = method switch
         {
             "grid" => GridTrials(dimensions, budget, maxTrials),
@@ -106,7 +108,8 @@ public static class TrainingSearchPlanner
         var limit = Math.Min(budget ?? maxTrials, maxTrials);
         if (size > limit)
         {
-            throw new ArgumentException($"the grid has {size} points, over {(budget is null ? $"the limit of {maxTrials} (Maas:Training:MaxSearchTrials)" : $"search.trials ({budget})")}; use fewer values or \"method\": \"random\"");
+            throw new ArgumentException($"the grid has {size} points, over {(budget is null ? $"the limit of {maxTrials} (Maas:Training:MaxSearchTrials)" : $"search.trials " +
+                $"({budget})")}; use fewer values or \"method\": \"random\"");
         }
 
         List<Dictionary<string, double>> trials = [new Dictionary<string, double>()];
@@ -168,7 +171,8 @@ public static class TrainingSearchPlanner
         {
             double Check(double v) => double.IsFinite(v) && v >= range.Min && v <= range.Max
                 ? v
-                : throw new ArgumentException($"search.space.{name}: {v.ToString(CultureInfo.InvariantCulture)} is outside {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
+                : throw new ArgumentException($"search.space.{name}: {v.ToString(CultureInfo.InvariantCulture)} is outside {range.Min.ToString(CultureInfo.InvariantCulture)} " +
+                    $"to {range.Max.ToString(CultureInfo.InvariantCulture)}");
 
             double Whole(double v) => !TrainingNames.WholeNumberHyperparameters.Contains(name) || v == Math.Floor(v)
                 ? v
@@ -176,8 +180,10 @@ public static class TrainingSearchPlanner
 
             if (value.ValueKind == JsonValueKind.Array)
             {
-                var values = value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? Whole(Check(v.GetDouble())) : throw new ArgumentException($"search.space.{name}: values must be numbers")).Distinct().ToArray();
-                return values.Length == 0 ? throw new ArgumentException($"search.space.{name}: the list is empty") : new Dimension(name, values, values.Min(), values.Max(), false, false);
+                var values = value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? Whole(Check(v.GetDouble()))
+                    : throw new ArgumentException($"search.space.{name}: values must be numbers")).Distinct().ToArray();
+                return values.Length == 0 ? throw new ArgumentException($"search.space.{name}: the list is empty")
+                    : new Dimension(name, values, values.Min(), values.Max(), false, false);
             }
 
             if (value.ValueKind != JsonValueKind.Object || !value.TryGetProperty("min", out var minElement) || !value.TryGetProperty("max", out var maxElement)
@@ -201,13 +207,15 @@ public static class TrainingSearchPlanner
 
             // A count (iterations, leaves, ...) is drawn as a whole number whether or not the range says "integer".
             var integer = (value.TryGetProperty("integer", out var i)
-                    && (i.ValueKind is JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null ? i.ValueKind == JsonValueKind.True : throw new ArgumentException($"search.space.{name}: integer must be true or false")))
+                    && (i.ValueKind is JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null ? i.ValueKind == JsonValueKind.True
+                        : throw new ArgumentException($"search.space.{name}: integer must be true or false")))
                 || TrainingNames.WholeNumberHyperparameters.Contains(name);
             var log = scale == "log";
             IReadOnlyList<double>? points = null;
             if (value.TryGetProperty("steps", out var st))
             {
-                var steps = st.ValueKind == JsonValueKind.Number && st.TryGetInt32(out var k) && k is >= 2 and <= 100 ? k : throw new ArgumentException($"search.space.{name}: steps must be 2 to 100");
+                var steps = st.ValueKind == JsonValueKind.Number && st.TryGetInt32(out var k) &&
+                    k is >= 2 and <= 100 ? k : throw new ArgumentException($"search.space.{name}: steps must be 2 to 100");
                 points = [.. Enumerable.Range(0, steps).Select(j => Round(Interpolate(min, max, log, j / (double)(steps - 1)), integer)).Distinct()];
             }
 

@@ -98,7 +98,8 @@ public sealed record FineTuneSpec
     public static FineTuneSpec Parse(JsonElement element, string option = FineTuneOption)
     {
         var given = GivenKeys(element, option);
-        var dataset = given.Text("dataset") ?? throw given.Invalid($"{given.Path}.dataset (the labelled dataset version to {(option == FineTuneOption ? "train" : "measure accuracy")} on: 'name' or 'name:version') is required");
+        var dataset = given.Text("dataset") ?? throw given.Invalid(
+            $"{given.Path}.dataset (the labelled dataset version to {(option == FineTuneOption ? "train" : "measure accuracy")} on: 'name' or 'name:version') is required");
         OptimizationRequestParser.DatasetReference(dataset, $"{option}.dataset");
         var trainer = given.Text("trainer");
         if (trainer is not (null or "adamw" or "sgd"))
@@ -225,7 +226,8 @@ public sealed record FineTuneSpec
 
         if (pre.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
         {
-            throw given.Invalid($"{given.Path}.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+            throw given.Invalid($"{given.Path}.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": " +
+                $"[...], \"std\": [...]}}");
         }
 
         return pre.GetRawText();
@@ -256,7 +258,8 @@ public sealed record FineTuneSpec
             if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value) || value < range.Min || value > range.Max
                 || (p.Name is "epochs" or "batch_size" or "patience" && value != Math.Floor(value)))
             {
-                throw given.Invalid($"options.fine_tune.hyperparameters.{p.Name} must be a {(p.Name is "epochs" or "batch_size" or "patience" ? "whole number" : "number")} from {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
+                throw given.Invalid($"options.fine_tune.hyperparameters.{p.Name} must be a {(p.Name is "epochs" or "batch_size" or "patience" ? "whole number" : "number")} " +
+                    $"from {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
             }
 
             hyperparameters[p.Name] = value;
@@ -305,12 +308,14 @@ public sealed record FineTuneSpec
 
         if (Option == EvaluationOption && (Output is not null || PreprocessOption is not null || Classes is not null || Features is { Count: > 1 }))
         {
-            throw Invalid($"{o} of an image classifier MaaS trained takes dataset, label, one image column as features, and split: its metadata names its classes, output and preprocessing");
+            throw Invalid($"{o} of an image classifier MaaS trained takes dataset, label, one image column as features, and split: its metadata names its classes, " +
+                $"output and preprocessing");
         }
 
         if (image is not { } trained)
         {
-            throw new OptimizationRequestException($"{Option}_not_applicable", $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no {SourceMetadata.ImageKey} metadata)");
+            throw new OptimizationRequestException($"{Option}_not_applicable", $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image " +
+                $"classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no {SourceMetadata.ImageKey} metadata)");
         }
 
         var (classes, shape) = trained;
@@ -320,14 +325,16 @@ public sealed record FineTuneSpec
         var column = version.Schema.FirstOrDefault(c => c.Name == imageColumn);
         if (column is not { Type: DatasetColumnType.Image, Shape: { } dims })
         {
-            throw Invalid($"{label} has no image column '{RegistryNames.Shorten(imageColumn)}' (its image columns: {string.Join(", ", version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))})");
+            throw Invalid($"{label} has no image column '{RegistryNames.Shorten(imageColumn)}' (its image columns: " +
+                $"{string.Join(", ", version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))})");
         }
 
         // The network reads [channels, height, width]; the pictures are stored [height, width(, channels)].
         int[] stored = dims.Count switch { 2 => [1, dims[0], dims[1]], 3 => [dims[2], dims[0], dims[1]], _ => [] };
         if (!stored.SequenceEqual(shape))
         {
-            throw Invalid($"image column '{imageColumn}' of {label} holds pictures of [{string.Join(", ", dims)}]; the model takes [channels, height, width] = [{string.Join(", ", shape)}]");
+            throw Invalid($"image column '{imageColumn}' of {label} holds pictures of [{string.Join(", ", dims)}]; the model takes [channels, height, width] = " +
+                $"[{string.Join(", ", shape)}]");
         }
 
         if (version.Schema.All(c => c.Name != labelColumn))
@@ -368,7 +375,8 @@ public sealed record FineTuneSpec
                 "validation" when value is >= 0 and <= 0.5 => split with { Validation = value },
                 "test" when value is >= 0.05 and <= 0.5 => split with { Test = value },
                 "seed" when value == Math.Floor(value) && value is >= 0 and <= int.MaxValue => split with { Seed = (int)value },
-                "validation" or "test" or "seed" => throw invalid($"{o}.split: validation is 0 to 0.5, test 0.05 to 0.5, seed a whole number; {p.Name} is {value.ToString(CultureInfo.InvariantCulture)}"),
+                "validation" or "test" or "seed" =>
+                    throw invalid($"{o}.split: validation is 0 to 0.5, test 0.05 to 0.5, seed a whole number; {p.Name} is {value.ToString(CultureInfo.InvariantCulture)}"),
                 _ => throw invalid($"{o}.split takes validation, test and seed, not '{RegistryNames.Shorten(p.Name)}'"),
             };
         }

@@ -66,18 +66,21 @@ public static class LabelledEvaluation
     {
         if (info.Task == TrainingNames.Regression || info.Classes is not { Count: >= 2 })
         {
-            throw new OptimizationRequestException("evaluation_not_applicable", $"options.evaluation measures a classifier's accuracy; version {source.Version} of '{source.Model}' is a {info.Task} model");
+            throw new OptimizationRequestException("evaluation_not_applicable",
+                $"options.evaluation measures a classifier's accuracy; version {source.Version} of '{source.Model}' is a {info.Task} model");
         }
 
         if (spec.Output is not null || spec.Classes is not null || spec.PreprocessOption is not null)
         {
-            throw Invalid($"options.evaluation of a table classifier MaaS trained takes dataset, label, features and split: its metadata ({TabularModelInfo.MetadataKey}) names its output and classes");
+            throw Invalid($"options.evaluation of a table classifier MaaS trained takes dataset, label, features and split: its metadata ({TabularModelInfo.MetadataKey}) " +
+                $"names its output and classes");
         }
 
         var names = info.Features.Select(f => f.Name).ToArray();
         if (spec.Features is { } given && !given.Order(StringComparer.Ordinal).SequenceEqual(names.Order(StringComparer.Ordinal), StringComparer.Ordinal))
         {
-            throw Invalid($"the model takes the features {string.Join(", ", names)} (its training's columns, one input each); options.evaluation.features names {string.Join(", ", given.Select(RegistryNames.Shorten))}");
+            throw Invalid($"the model takes the features {string.Join(", ", names)} (its training's columns, one input each); options.evaluation.features names " +
+                $"{string.Join(", ", given.Select(RegistryNames.Shorten))}");
         }
 
         foreach (var feature in info.Features)
@@ -86,7 +89,8 @@ public static class LabelledEvaluation
                 ?? throw Invalid($"{Label(version)} has no column '{feature.Name}', a feature of the model (its columns: {ColumnsOf(version)})");
             if (column.Type == DatasetColumnType.Image || (feature.Type == TabularFeature.Number && column.Type == DatasetColumnType.String))
             {
-                throw Invalid($"column '{feature.Name}' of {Label(version)} holds {column.Type.ToString().ToLowerInvariant()} values; the model's feature '{feature.Name}' is a {feature.Type}");
+                throw Invalid($"column '{feature.Name}' of {Label(version)} holds {column.Type.ToString().ToLowerInvariant()} values; the model's feature " +
+                    $"'{feature.Name}' is a {feature.Type}");
             }
         }
 
@@ -109,7 +113,8 @@ public static class LabelledEvaluation
 
     private static FineTuneSpec ResolveUploaded(FineTuneSpec spec, DatasetVersion version, ModelVersion source)
     {
-        var label = spec.Label ?? throw Invalid($"options.evaluation.label is required: version {source.Version} of '{source.Model}' was not trained by MaaS, so nothing names its label column");
+        var label = spec.Label ?? throw Invalid(
+            $"options.evaluation.label is required: version {source.Version} of '{source.Model}' was not trained by MaaS, so nothing names its label column");
         RequireLabel(version, label);
         var inputs = source.Signature.Inputs ?? [];
         if (inputs.Count != 1)
@@ -133,7 +138,8 @@ public static class LabelledEvaluation
             var dims = version.Schema.First(c => c.Name == column).Shape ?? [];
             if (dims.Count is not (2 or 3) || (dims.Count == 3 && dims[2] is not (1 or 3)))
             {
-                throw Invalid($"image column '{column}' of {Label(version)} has shape [{string.Join(", ", dims)}]; evaluation reads grey [height, width] or colour [height, width, 3] pictures");
+                throw Invalid($"image column '{column}' of {Label(version)} has shape [{string.Join(", ", dims)}]; evaluation reads grey [height, width] or colour " +
+                    $"[height, width, 3] pictures");
             }
 
             Onnx.ImagePreprocessing preprocessing;
@@ -147,7 +153,15 @@ public static class LabelledEvaluation
                 throw Invalid($"options.evaluation: {e.Message.Replace("options.preprocess", "options.evaluation.preprocess", StringComparison.Ordinal)}");
             }
 
-            resolved = spec with { Kind = Picture, Features = [column], Image = column, Preprocessing = preprocessing, ImageLayout = layout, InputShape = layout.Shape(dims[0], dims[1]) };
+            resolved = spec with
+            {
+                Kind = Picture,
+                Features = [column],
+                Image = column,
+                Preprocessing = preprocessing,
+                ImageLayout = layout,
+                InputShape = layout.Shape(dims[0], dims[1])
+            };
         }
         else
         {
@@ -165,7 +179,8 @@ public static class LabelledEvaluation
                 if (column.Type is not (DatasetColumnType.Number or DatasetColumnType.Boolean))
                 {
                     throw Invalid(column.Type == DatasetColumnType.Image
-                        ? $"'{name}' is an image column of {Label(version)}, but input '{input.Name}' {Shape(input.Shape)} is not an image (FP32 [batch, channels, height, width] or [batch, height, width, channels], 1 or 3 channels)"
+                        ? $"'{name}' is an image column of {Label(version)}, but input '{input.Name}' {Shape(input.Shape)} is not an image (FP32 [batch, channels, height, " +
+                            $"width] or [batch, height, width, channels], 1 or 3 channels)"
                         : $"column '{name}' of {Label(version)} holds {column.Type.ToString().ToLowerInvariant()} values; options.evaluation.features are fed as numbers");
                 }
             }
@@ -179,7 +194,8 @@ public static class LabelledEvaluation
             var perRow = shape.Skip(1).Aggregate(1L, (a, d) => a * d);
             if (perRow != columns.Count)
             {
-                throw Invalid($"input '{input.Name}' {Shape(shape)} takes {perRow} values per row; options.evaluation.features {(spec.Features is null ? $"(by default every number column but the label) gives {columns.Count}" : $"gives {columns.Count}")} column{(columns.Count == 1 ? "" : "s")}");
+                throw Invalid($"input '{input.Name}' {Shape(shape)} takes {perRow} values per row; options.evaluation.features {(spec.Features is null ? $"(by default every " +
+                    $"number column but the label) gives {columns.Count}" : $"gives {columns.Count}")} column{(columns.Count == 1 ? "" : "s")}");
             }
 
             resolved = spec with { Kind = Tensor, Features = columns, InputShape = [1, .. shape.Skip(1)] };
@@ -194,7 +210,8 @@ public static class LabelledEvaluation
     {
         var outputs = source.Signature.Outputs ?? [];
         var output = spec.Output is { } name
-            ? outputs.FirstOrDefault(o => o.Name == name) ?? throw Invalid($"options.evaluation.output: version {source.Version} of '{source.Model}' has no output '{RegistryNames.Shorten(name)}' (its outputs: {string.Join(", ", outputs.Select(o => o.Name).DefaultIfEmpty("none"))})")
+            ? outputs.FirstOrDefault(o => o.Name == name) ?? throw Invalid($"options.evaluation.output: version {source.Version} of '{source.Model}' has no output " +
+                $"'{RegistryNames.Shorten(name)}' (its outputs: {string.Join(", ", outputs.Select(o => o.Name).DefaultIfEmpty("none"))})")
             : outputs.FirstOrDefault() ?? throw Invalid($"version {source.Version} of '{source.Model}' has no outputs");
         var shape = output.Shape;
         var perRow = shape.Count == 1 || (shape.Count == 2 && shape[1] == 1);
@@ -208,7 +225,8 @@ public static class LabelledEvaluation
 
             if (spec.Classes is null && !numericLabel)
             {
-                throw Invalid($"label column '{label}' of {Label(version)} holds text; give options.evaluation.classes (the label of each score, in order) so the scores' argmax can be compared with it");
+                throw Invalid($"label column '{label}' of {Label(version)} holds text; give options.evaluation.classes (the label of each score, in order) so the scores' " +
+                    $"argmax can be compared with it");
             }
 
             return (output.Name, Scores);
@@ -218,7 +236,8 @@ public static class LabelledEvaluation
         {
             if (spec.Classes is null && !numericLabel)
             {
-                throw Invalid($"output '{output.Name}' gives integer labels and label column '{label}' of {Label(version)} holds text; give options.evaluation.classes (the label of each integer, from 0)");
+                throw Invalid($"output '{output.Name}' gives integer labels and label column '{label}' of {Label(version)} holds text; give options.evaluation.classes (the " +
+                    $"label of each integer, from 0)");
             }
 
             return (output.Name, Labels);
@@ -229,7 +248,8 @@ public static class LabelledEvaluation
             return (output.Name, Labels);
         }
 
-        throw Invalid($"output '{output.Name}' ({output.Datatype} {Shape(shape)}) is not a classifier's: accuracy needs scores per class (FP32 [batch, classes], their argmax taken) or a label per row (an integer or string output [batch]); name another with options.evaluation.output");
+        throw Invalid($"output '{output.Name}' ({output.Datatype} {Shape(shape)}) is not a classifier's: accuracy needs scores per class (FP32 [batch, classes], their argmax " +
+            $"taken) or a label per row (an integer or string output [batch]); name another with options.evaluation.output");
     }
 
     /// <summary>The test rows of <paramref name="table"/> for <paramref name="spec"/> (resolved), as the job feeds them.</summary>
@@ -405,7 +425,8 @@ public static class LabelledEvaluation
         var k = rows > 0 ? scores.Length / rows : 0;
         if (k < 2 || k * rows != scores.Length || (classes is not null && classes.Count != k))
         {
-            throw new JobFailedException("cannot_measure", $"output '{spec.Output}' gave {scores.Length} values for {rows} rows; the evaluation reads {(classes is null ? "at least 2" : classes.Count.ToString(CultureInfo.InvariantCulture))} scores per row");
+            throw new JobFailedException("cannot_measure", $"output '{spec.Output}' gave {scores.Length} values for {rows} rows; the evaluation reads " +
+                $"{(classes is null ? "at least 2" : classes.Count.ToString(CultureInfo.InvariantCulture))} scores per row");
         }
 
         var answers = new string[rows];

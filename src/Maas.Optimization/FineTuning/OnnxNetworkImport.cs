@@ -201,7 +201,8 @@ public static class OnnxNetworkImport
             var strides = Ints(node, "strides");
             var pads = Ints(node, "pads");
             if (_shape.Flat || kernel is not [var k, var k2] || k != k2 || OnnxGraph.Int(node, "group", 1) != 1 || Ints(node, "dilations") is not ([] or [1, 1])
-                || strides is not ([] or [_, _]) || (strides is [var s1, var s2] && s1 != s2) || pads is not ([] or [_, _, _, _]) || (pads.Length == 4 && pads.Distinct().Count() != 1))
+                || strides is not ([] or [_, _]) || (strides is [var s1, var s2] && s1 != s2) || pads is not ([] or [_, _, _,
+                    _]) || (pads.Length == 4 && pads.Distinct().Count() != 1))
             {
                 throw Unreadable(node, "must be a square convolution with equal strides and padding, one group, no dilation");
             }
@@ -220,7 +221,8 @@ public static class OnnxNetworkImport
         {
             var kernel = Ints(node, "kernel_shape");
             var strides = Ints(node, "strides");
-            if (_shape.Flat || kernel is not [var k, var k2] || k != k2 || (strides.Length > 0 && (strides.Length != 2 || strides[0] != strides[1])) || Ints(node, "pads").Any(p => p != 0))
+            if (_shape.Flat || kernel is not [var k,
+                var k2] || k != k2 || (strides.Length > 0 && (strides.Length != 2 || strides[0] != strides[1])) || Ints(node, "pads").Any(p => p != 0))
             {
                 throw Unreadable(node, "must be a square pooling window with equal strides and no padding");
             }
@@ -264,7 +266,8 @@ public static class OnnxNetworkImport
             var ratio = node.Input.Count > 1 && node.Input[1].Length > 0
                 ? graph.Constant(node.Input[1]) is { DataType: (int)OnnxElementType.Float } r && OnnxGraph.Count(r) == 1 ? OnnxGraph.Floats(r)[0] : (float?)null
                 : OnnxGraph.Float(node, "ratio", 0.5f);
-            Notes.Add($"node '{node.Name}' (Dropout{(ratio is { } v ? $", ratio {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}) is the identity, as at inference; the fine-tune does not apply it");
+            Notes.Add($"node '{node.Name}' (Dropout{(ratio is { } v ? $", ratio {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}) is the identity, as at " +
+                $"inference; the fine-tune does not apply it");
         }
 
         private float[] Weight(NodeProto node, int index, params long[] expected)

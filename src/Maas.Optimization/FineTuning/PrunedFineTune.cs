@@ -54,7 +54,8 @@ public static class PrunedFineTune
         var split = spec.Split!;
         var random = new Random(split.Seed);
         var labelled = Enumerable.Range(0, table.Rows.Count).Where(r => table.Rows[r][labelIndex] is not null).ToArray();
-        var groups = labelled.GroupBy(r => DatasetStatisticsCalculator.Key(table.Rows[r][labelIndex]!)).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+        var groups = labelled.GroupBy(r => DatasetStatisticsCalculator.Key(table.Rows[r][labelIndex]!)).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray())
+            .ToArray();
         List<int> train = [], validation = [], test = [];
         foreach (var group in groups)
         {
@@ -82,7 +83,8 @@ public static class PrunedFineTune
                 : $"{label} leaves no test picture of the model's classes to measure accuracy on");
         }
 
-        return new FineTuneData(images, labels, new NetworkShape([channels, height, width]), trainRows, validationRows, testRows, labelled.Length - trainRows.Length - validationRows.Length - testRows.Length);
+        return new FineTuneData(images, labels, new NetworkShape([channels, height, width]), trainRows, validationRows, testRows,
+            labelled.Length - trainRows.Length - validationRows.Length - testRows.Length);
     }
 
     /// <summary>
@@ -90,7 +92,8 @@ public static class PrunedFineTune
     /// <paramref name="output"/>; progress goes from <paramref name="fromPercent"/> to <paramref name="toPercent"/>. Returns
     /// what the report shows of the run.
     /// </summary>
-    public static async Task<Dictionary<string, object?>> RunAsync(JobRun run, FineTuneSpec spec, FineTuneData data, string pruned, string output, bool keepZeros, int threads, double fromPercent, double toPercent)
+    public static async Task<Dictionary<string, object?>> RunAsync(JobRun run, FineTuneSpec spec, FineTuneData data, string pruned, string output, bool keepZeros, int threads,
+        double fromPercent, double toPercent)
     {
         var imported = ImportPruned(spec, data, pruned);
         using var network = CreateNetwork(imported, TrainingOptionsOf(spec, data, threads));
@@ -125,7 +128,8 @@ public static class PrunedFineTune
 
         if (!imported.Input.Dims.SequenceEqual(data.Shape.Dims) || imported.Classes != spec.Classes!.Count)
         {
-            throw new JobFailedException("fine_tune_not_applicable", $"the model takes {imported.Input} and gives {imported.Classes} scores; the dataset has pictures of {data.Shape} and {spec.Classes!.Count} classes");
+            throw new JobFailedException("fine_tune_not_applicable",
+                $"the model takes {imported.Input} and gives {imported.Classes} scores; the dataset has pictures of {data.Shape} and {spec.Classes!.Count} classes");
         }
 
         return imported;
@@ -186,7 +190,11 @@ public static class PrunedFineTune
             await ReportEpochAsync(run, row, epoch, plan, clock);
             if (stop)
             {
-                await run.EventAsync("log", new { message = $"fine-tune stopped early after epoch {epoch}: no better validation loss for {plan.Patience} epochs; keeping epoch {bestEpoch}" });
+                await run.EventAsync("log", new
+                {
+                    message = ($"fine-tune stopped early after epoch {epoch}: no better validation loss for {plan.Patience} epochs; " +
+                    $"keeping epoch {bestEpoch}")
+                });
                 break;
             }
         }

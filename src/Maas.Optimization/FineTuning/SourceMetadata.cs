@@ -58,6 +58,7 @@ internal static class SourceMetadata
     private static OptimizationRequestException Unreadable(ModelVersion source, string option, string key, string expected) =>
         new(
             $"{option}_not_applicable",
-            string.Create(CultureInfo.InvariantCulture, $"options.{option}: version {source.Version} of '{RegistryNames.Shorten(source.Model)}' has metadata {key} that MaaS cannot read (it takes {expected}, as a training job writes it); ")
+            string.Create(CultureInfo.InvariantCulture, $"options.{option}: version {source.Version} of '{RegistryNames.Shorten(source.Model)}' has metadata {key} that MaaS " +
+                $"cannot read (it takes {expected}, as a training job writes it); ")
             + $"upload the model without {key}, or with the value its training job wrote");
 }

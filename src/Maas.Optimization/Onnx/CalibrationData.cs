@@ -34,12 +34,14 @@ public static class CalibrationData
         {
             if (namesImage)
             {
-                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(requested![0])}' is an image column of {label}, but the model's input is not an image (an FP32 input [batch, channels, height, width] or [batch, height, width, channels] of 1 or 3 channels)");
+                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(requested![0])}' is an image column of {label}, but the model's input " +
+                    $"is not an image (an FP32 input [batch, channels, height, width] or [batch, height, width, channels] of 1 or 3 channels)");
             }
 
             if (spec.PreprocessOption is not null || spec.ChannelOrder is not null)
             {
-                throw new OptimizationRequestException("invalid_options", $"options.preprocess and options.channel_order apply to calibration on pictures; {label} is read as rows of number columns for this model");
+                throw new OptimizationRequestException("invalid_options",
+                    $"options.preprocess and options.channel_order apply to calibration on pictures; {label} is read as rows of number columns for this model");
             }
 
             return spec with { Calibration = reference, CalibrationColumns = Columns(version, requested, InputShape(source)) };
@@ -47,14 +49,16 @@ public static class CalibrationData
 
         if (images.Length > 1 && requested is null)
         {
-            throw new OptimizationRequestException("invalid_calibration", $"{label} has {images.Length} image columns; name the one to read with options.columns ({string.Join(", ", images)})");
+            throw new OptimizationRequestException("invalid_calibration",
+                $"{label} has {images.Length} image columns; name the one to read with options.columns ({string.Join(", ", images)})");
         }
 
         var column = requested?[0] ?? images[0];
         var shape = version.Schema.First(c => c.Name == column).Shape ?? [];
         if (shape.Count is not (2 or 3) || (shape.Count == 3 && shape[2] is not (1 or 3)))
         {
-            throw new OptimizationRequestException("invalid_calibration", $"image column '{column}' of {label} has shape [{string.Join(", ", shape)}]; calibration reads grey [height, width] or colour [height, width, 3] pictures");
+            throw new OptimizationRequestException("invalid_calibration",
+                $"image column '{column}' of {label} has shape [{string.Join(", ", shape)}]; calibration reads grey [height, width] or colour [height, width, 3] pictures");
         }
 
         JsonElement? given = spec.PreprocessOption is { } json ? JsonDocument.Parse(json).RootElement.Clone() : null;
@@ -68,13 +72,15 @@ public static class CalibrationData
         var inputs = source.Signature.Inputs ?? [];
         if (inputs.Count != 1 || inputs[0].Datatype != "FP32")
         {
-            throw new OptimizationRequestException("invalid_calibration", $"calibration feeds dataset rows to a model with one FP32 input; version {source.Version} of '{source.Model}' has {string.Join(", ", inputs.Select(i => $"{i.Name} ({i.Datatype})").DefaultIfEmpty("none"))}");
+            throw new OptimizationRequestException("invalid_calibration", $"calibration feeds dataset rows to a model with one FP32 input; version {source.Version} of " +
+                $"'{source.Model}' has {string.Join(", ", inputs.Select(i => $"{i.Name} ({i.Datatype})").DefaultIfEmpty("none"))}");
         }
 
         var shape = inputs[0].Shape;
         if (shape.Count == 0 || shape.Skip(1).Any(d => d <= 0) || shape[0] is not (-1 or 1))
         {
-            throw new OptimizationRequestException("invalid_calibration", $"calibration needs an input of a batch dimension then fixed dimensions; '{inputs[0].Name}' is [{string.Join(", ", shape.Select(d => d < 0 ? "?" : d.ToString(CultureInfo.InvariantCulture)))}]");
+            throw new OptimizationRequestException("invalid_calibration", $"calibration needs an input of a batch dimension then fixed dimensions; '{inputs[0].Name}' is " +
+                $"[{string.Join(", ", shape.Select(d => d < 0 ? "?" : d.ToString(CultureInfo.InvariantCulture)))}]");
         }
 
         return [1, .. shape.Skip(1)];
@@ -91,13 +97,15 @@ public static class CalibrationData
         {
             if (!numbers.Contains(name, StringComparer.Ordinal))
             {
-                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(name)}' is not a number column of {label} (its number columns: {RegistryNames.FirstOf(numbers)})");
+                throw new OptimizationRequestException("invalid_calibration",
+                    $"'{RegistryNames.Shorten(name)}' is not a number column of {label} (its number columns: {RegistryNames.FirstOf(numbers)})");
             }
         }
 
         if (columns.Count != perRow)
         {
-            throw new OptimizationRequestException("invalid_calibration", $"the model's input takes {perRow} values per row; {label} gives {columns.Count} number column{(columns.Count == 1 ? "" : "s")}{(requested is null ? " (name them with options.columns)" : "")}");
+            throw new OptimizationRequestException("invalid_calibration", $"the model's input takes {perRow} values per row; {label} gives {columns.Count} number " +
+                $"column{(columns.Count == 1 ? "" : "s")}{(requested is null ? " (name them with options.columns)" : "")}");
         }
 
         if (columns.Distinct(StringComparer.Ordinal).Count() != columns.Count)

@@ -63,7 +63,8 @@ public sealed record ImagePreprocessing(float[] Mean, float[] Std, bool Bgr, str
 
         throw new OptimizationRequestException(
             "invalid_calibration",
-            $"calibrating on pictures needs to know how the model's input is normalised: give options.preprocess ({string.Join(", ", Presets.Keys)}, or {{\"mean\": [...], \"std\": [...]}} on the 0-255 scale), or set the version's metadata {MetadataKey}");
+            $"calibrating on pictures needs to know how the model's input is normalised: give options.preprocess ({string.Join(", ", Presets.Keys)}, or {{\"mean\": [...], " +
+            $"\"std\": [...]}} on the 0-255 scale), or set the version's metadata {MetadataKey}");
     }
 
     /// <summary>The preset name or {mean, std} object <paramref name="element"/>, for a model of <paramref name="channels"/> channels.</summary>
@@ -75,7 +76,8 @@ public sealed record ImagePreprocessing(float[] Mean, float[] Std, bool Bgr, str
             var name = element.GetString()!;
             if (!Presets.TryGetValue(name, out var preset))
             {
-                throw new OptimizationRequestException("invalid_options", $"{field} must be one of {string.Join(", ", Presets.Keys)} or {{\"mean\": [...], \"std\": [...]}}, not '{RegistryNames.Shorten(name)}'");
+                throw new OptimizationRequestException("invalid_options",
+                    $"{field} must be one of {string.Join(", ", Presets.Keys)} or {{\"mean\": [...], \"std\": [...]}}, not '{RegistryNames.Shorten(name)}'");
             }
 
             (mean, std) = (preset.Mean[..channels], preset.Std[..channels]);
@@ -93,7 +95,8 @@ public sealed record ImagePreprocessing(float[] Mean, float[] Std, bool Bgr, str
         }
         else
         {
-            throw new OptimizationRequestException("invalid_options", $"{field} must be a preset name ({string.Join(", ", Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+            throw new OptimizationRequestException("invalid_options",
+                $"{field} must be a preset name ({string.Join(", ", Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
         }
 
         return new ImagePreprocessing(mean, std, IsBgr(channelOrder), from);
@@ -113,7 +116,8 @@ public sealed record ImagePreprocessing(float[] Mean, float[] Std, bool Bgr, str
             || values.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || !double.IsFinite(d) || (positive && d <= 0))
             || values.GetArrayLength() is var n && n != 1 && n != channels)
         {
-            throw new OptimizationRequestException("invalid_options", $"{field}.{key} must be an array of 1 or {channels.ToString(CultureInfo.InvariantCulture)} {(positive ? "positive " : "")}numbers (the 0-255 pixel scale, one per channel)");
+            throw new OptimizationRequestException("invalid_options", $"{field}.{key} must be an array of 1 or {channels.ToString(CultureInfo.InvariantCulture)} " +
+                $"{(positive ? "positive " : "")}numbers (the 0-255 pixel scale, one per channel)");
         }
 
         var numbers = values.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();

@@ -16,7 +16,8 @@ public static class OnnxBatchNormFolder
     {
         if (conv.OpType != "Conv" || conv.Domain is not ("" or "ai.onnx") || conv.Input.Count < 2 || conv.Output.Count != 1
             || graph.Constant(conv.Input[1]) is not { } w || w.DataType != (int)OnnxElementType.Float || w.Dims.Count < 3 || graph.Consumers(w.Name) != 1
-            || (conv.Input.Count > 2 && conv.Input[2].Length > 0 && (graph.Constant(conv.Input[2]) is not { } b || b.DataType != (int)OnnxElementType.Float || graph.Consumers(b.Name) != 1))
+            || (conv.Input.Count > 2 && conv.Input[2].Length > 0 &&
+                (graph.Constant(conv.Input[2]) is not { } b || b.DataType != (int)OnnxElementType.Float || graph.Consumers(b.Name) != 1))
             || graph.Consumers(conv.Output[0]) != 1 || graph.Graph.Output.Any(o => o.Name == conv.Output[0]))
         {
             return null;

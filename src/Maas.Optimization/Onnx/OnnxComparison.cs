@@ -14,7 +14,8 @@ public static class OnnxComparison
     /// <exception cref="OnnxRuntimeException">A model does not load or run.</exception>
     /// <exception cref="NotSupportedException">An input's type cannot be sampled, or the two models' signatures differ.</exception>
     /// <param name="timing">Called once the outputs are compared, before the timed calls (a job reports the stage).</param>
-    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null, int batch = 1, Action? timing = null)
+    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken,
+        Func<int, OnnxTensor[]>? given = null, int batch = 1, Action? timing = null)
     {
         using var sourceSession = Open(source);
         using var candidateSession = Open(candidate);
@@ -93,7 +94,8 @@ public static class OnnxComparison
             timing?.Invoke();
             var timed = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, first![k])).ToArray();
             var (sourceP50, candidateP50) = Time(sourceSession, candidateSession, timed, timedRuns, cancellationToken);
-            var (throughputBatch, sourceThroughput, candidateThroughput, throughputNote) = Throughput(sourceSession, candidateSession, first!, batch, sourceP50, candidateP50, timedRuns, cancellationToken);
+            var (throughputBatch, sourceThroughput, candidateThroughput,
+                throughputNote) = Throughput(sourceSession, candidateSession, first!, batch, sourceP50, candidateP50, timedRuns, cancellationToken);
             return new OnnxComparisonResult
             {
                 Samples = samples,
@@ -131,7 +133,8 @@ public static class OnnxComparison
         catch (OnnxRuntimeException e)
         {
             var fed = string.Join(", ", inputs.Select(i => $"'{i.Key}' [{string.Join(", ", i.Value.ShapeSpan.ToArray())}]"));
-            throw new NotSupportedException($"the source model does not run on the {(sampled ? "sample inputs" : "rows it is compared on")} ({fed}{(sampled ? "; open dimensions are sampled as 1" : "")}): {e.Message}", e);
+            throw new NotSupportedException($"the source model does not run on the {(sampled ? "sample inputs" : "rows it is compared on")} ({fed}{(sampled ? "; open dimensions " +
+                "are sampled as 1" : "")}): {e.Message}", e);
         }
     }
 
@@ -147,7 +150,8 @@ public static class OnnxComparison
 
     // Items per second at `batch`: the first sample repeated along the first dimension when every input leaves it open
     // and the sample has it at 1; otherwise (a fixed batch, as UltraFace's [1, 3, 240, 320]) the batch-1 timings.
-    private static (int Batch, double Source, double Candidate, string? Note) Throughput(OnnxSession source, OnnxSession candidate, OnnxTensor[] sample, int batch, double sourceP50, double candidateP50, int runs, CancellationToken cancellationToken)
+    private static (int Batch, double Source, double Candidate, string? Note) Throughput(OnnxSession source, OnnxSession candidate, OnnxTensor[] sample, int batch,
+        double sourceP50, double candidateP50, int runs, CancellationToken cancellationToken)
     {
         static double PerSecond(int items, double ms) => ms > 0 ? items * 1000 / ms : 0;
         if (batch <= 1)
@@ -190,11 +194,13 @@ public static class OnnxComparison
             {
                 // A model that declares an open batch dimension but fixes it inside (a Reshape to [1, ...]) runs at batch 1 only.
                 var reason = e.Message.Split('\n')[0];
-                return (1, PerSecond(1, sourceP50), PerSecond(1, candidateP50), $"batch {fits} asked for; the source model does not run at that batch ({(reason.Length > 300 ? reason[..300] + "..." : reason)}), so throughput is at batch 1");
+                return (1, PerSecond(1, sourceP50), PerSecond(1, candidateP50),
+                    $"batch {fits} asked for; the source model does not run at that batch ({(reason.Length > 300 ? reason[..300] + "..." : reason)}), so throughput is at batch 1");
             }
 
             var (a, b) = Time(source, candidate, named, runs, cancellationToken);
-            return (fits, PerSecond(fits, a), PerSecond(fits, b), fits < batch ? $"batch {batch} asked for; {fits} items fit the {MaxBatchInputBytes >> 20} MiB of batched inputs" : null);
+            return (fits, PerSecond(fits, a), PerSecond(fits, b),
+                fits < batch ? $"batch {batch} asked for; {fits} items fit the {MaxBatchInputBytes >> 20} MiB of batched inputs" : null);
         }
         finally
         {
@@ -206,7 +212,8 @@ public static class OnnxComparison
     }
 
     // Interleaved, so a busy moment of the machine lands on both models alike.
-    private static (double Source, double Candidate) Time(OnnxSession source, OnnxSession candidate, KeyValuePair<string, OnnxTensor>[] inputs, int runs, CancellationToken cancellationToken)
+    private static (double Source, double Candidate) Time(OnnxSession source, OnnxSession candidate, KeyValuePair<string, OnnxTensor>[] inputs, int runs,
+        CancellationToken cancellationToken)
     {
         for (var w = 0; w < 2; w++)
         {

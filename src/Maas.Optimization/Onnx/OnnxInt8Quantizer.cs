@@ -5,8 +5,8 @@ namespace Maas.Optimization.Onnx;
 
 /// <summary>
 /// Dynamic int8 quantisation: MatMul and Gemm weights become 8-bit per output column (symmetric: zero point 128 as
-/// uint8, the default, or 0 as int8; see <see cref="Int8WeightEncoding"/>) and their activations are quantised at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by both scales);
-/// Conv weights (and MatMul weights below opset 11, which lacks DynamicQuantizeLinear) become int8 per output channel
+/// uint8, the default, or 0 as int8; see <see cref="Int8WeightEncoding"/>) and their activations are quantised at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by
+/// both scales); Conv weights (and MatMul weights below opset 11, which lacks DynamicQuantizeLinear) become int8 per output channel
 /// read back through Cast and Mul by their scales: weight-only, valid in every opset, folded by ONNX Runtime at load.
 /// </summary>
 public static class OnnxInt8Quantizer
@@ -66,7 +66,8 @@ public static class OnnxInt8Quantizer
                         break;
                     }
 
-                    rewritten.AddRange(MatMul(graph, node.Input[0], w, OnnxGraph.Int(node, "transB", 0) != 0, node.Output[0], node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null, levels));
+                    rewritten.AddRange(MatMul(graph, node.Input[0], w, OnnxGraph.Int(node, "transB", 0) != 0, node.Output[0],
+                        node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null, levels));
                     gemms++;
                     weights += OnnxGraph.Count(w);
                     break;

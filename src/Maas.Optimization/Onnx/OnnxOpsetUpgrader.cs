@@ -82,7 +82,8 @@ public static class OnnxOpsetUpgrader
             {
                 case "Slice":
                     var starts = Ints(node, "starts") ?? [];
-                    Inputs(graph, node, ("starts", starts), ("ends", Ints(node, "ends") ?? []), ("axes", Ints(node, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray()));
+                    Inputs(graph, node, ("starts", starts), ("ends", Ints(node, "ends") ?? []), ("axes",
+                        Ints(node, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray()));
                     break;
                 case "Squeeze" or "Unsqueeze" or "Split" or "ReduceSum":
                     var name = node.OpType == "Split" ? "split" : "axes";

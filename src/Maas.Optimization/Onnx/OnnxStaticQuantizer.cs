@@ -70,7 +70,8 @@ public static class OnnxStaticQuantizer
         }
         else if (graph.Opset < MinOpset)
         {
-            throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset} and cannot be upgraded (operators without a known opset-{OnnxOpsetUpgrader.Target} form: {string.Join(", ", OnnxOpsetUpgrader.Blocking(graph))})");
+            throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset} and cannot be " +
+                $"upgraded (operators without a known opset-{OnnxOpsetUpgrader.Target} form: {string.Join(", ", OnnxOpsetUpgrader.Blocking(graph))})");
         }
 
         var folded = OnnxBatchNormFolder.Fold(graph, steps);
@@ -216,7 +217,8 @@ public static class OnnxStaticQuantizer
     // 0), read back by DequantizeLinear: the form ONNX Runtime needs to run the Conv as QLinearConv. Null without a bias.
     private static NodeProto? Bias(OnnxGraph graph, NodeProto conv, float inputScale, float[] weightScales)
     {
-        if (conv.Input.Count < 3 || graph.Constant(conv.Input[2]) is not { } bias || bias.DataType != (int)OnnxElementType.Float || bias.Dims.Count != 1 || graph.Consumers(bias.Name) != 1)
+        if (conv.Input.Count < 3 || graph.Constant(conv.Input[2]) is not { } bias || bias.DataType != (int)OnnxElementType.Float || bias.Dims.Count != 1 ||
+            graph.Consumers(bias.Name) != 1)
         {
             return null;
         }

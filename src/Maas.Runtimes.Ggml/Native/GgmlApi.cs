@@ -129,7 +129,8 @@ internal static unsafe partial class GgmlApi
     internal static partial IntPtr ggml_reshape_4d(SafeGgmlContextHandle context, IntPtr a, long ne0, long ne1, long ne2, long ne3);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
-    internal static partial IntPtr ggml_im2col(SafeGgmlContextHandle context, IntPtr kernel, IntPtr data, int s0, int s1, int p0, int p1, int d0, int d1, [MarshalAs(UnmanagedType.U1)] bool is2D, GgmlType dstType);
+    internal static partial IntPtr ggml_im2col(SafeGgmlContextHandle context, IntPtr kernel, IntPtr data, int s0, int s1, int p0, int p1, int d0, int d1,
+    [MarshalAs(UnmanagedType.U1)] bool is2D, GgmlType dstType);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial IntPtr ggml_view_4d(SafeGgmlContextHandle context, IntPtr a, long ne0, long ne1, long ne2, long ne3, nuint nb1, nuint nb2, nuint nb3, nuint offset);
@@ -185,7 +186,8 @@ internal static unsafe partial class GgmlApi
     internal static partial void ggml_backend_tensor_get(IntPtr tensor, void* data, nuint offset, nuint size);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
-    internal static partial IntPtr ggml_backend_sched_new(IntPtr* backends, IntPtr* bufferTypes, int count, nuint graphSize, [MarshalAs(UnmanagedType.U1)] bool parallel, [MarshalAs(UnmanagedType.U1)] bool opOffload);
+    internal static partial IntPtr ggml_backend_sched_new(IntPtr* backends, IntPtr* bufferTypes, int count, nuint graphSize, [MarshalAs(UnmanagedType.U1)] bool parallel,
+    [MarshalAs(UnmanagedType.U1)] bool opOffload);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial void ggml_backend_sched_free(IntPtr sched);

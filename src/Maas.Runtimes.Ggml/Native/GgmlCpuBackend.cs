@@ -48,7 +48,8 @@ internal sealed unsafe class GgmlCpuBackend : IDisposable
         try
         {
             // The CPU backend lives in a library loaded at run time: its thread setter is found through the registry.
-            var setThreads = (delegate* unmanaged[Cdecl]<IntPtr, int, void>)GgmlApi.ggml_backend_reg_get_proc_address(GgmlApi.ggml_backend_dev_backend_reg(device), "ggml_backend_set_n_threads");
+            var setThreads = (delegate* unmanaged[Cdecl]<IntPtr, int,
+                void>)GgmlApi.ggml_backend_reg_get_proc_address(GgmlApi.ggml_backend_dev_backend_reg(device), "ggml_backend_set_n_threads");
             if (setThreads != null)
             {
                 setThreads(backend.DangerousGetHandle(), threads);

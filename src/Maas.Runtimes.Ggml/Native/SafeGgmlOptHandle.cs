@@ -22,7 +22,8 @@ internal sealed unsafe class SafeGgmlOptHandle : SafeHandleZeroOrMinusOneIsInval
     /// <paramref name="optPeriod"/> above one accumulates the gradients of that many evaluations (each loss scaled by
     /// its inverse) before a step.
     /// </summary>
-    public static SafeGgmlOptHandle Create(SafeGgmlSchedHandle sched, SafeGgmlContextHandle compute, IntPtr inputs, IntPtr outputs, GgmlOptimizerType optimizer, GgmlOptOptimizerParams optimizerParams, int optPeriod = 1)
+    public static SafeGgmlOptHandle Create(SafeGgmlSchedHandle sched, SafeGgmlContextHandle compute, IntPtr inputs, IntPtr outputs, GgmlOptimizerType optimizer,
+        GgmlOptOptimizerParams optimizerParams, int optPeriod = 1)
     {
         var handle = new SafeGgmlOptHandle();
         handle.settings = (GgmlOptOptimizerParams*)NativeMemory.Alloc((nuint)sizeof(GgmlOptOptimizerParams));

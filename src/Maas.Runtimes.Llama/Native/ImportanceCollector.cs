@@ -70,7 +70,8 @@ internal sealed unsafe class ImportanceCollector : IDisposable
     {
         weight = (GgmlTensor*)node->Src0;
         activations = (GgmlTensor*)node->Src1;
-        if (weight is null || activations is null || activations->Type != 0 /* GGML_TYPE_F32 */ || activations->Nb[0] != sizeof(float) || !IsMulMat(node->Op) || weight->Ne[0] != activations->Ne[0])
+        if (weight is null || activations is null || activations->Type != 0 /* GGML_TYPE_F32 */ || activations->Nb[0] != sizeof(float) || !IsMulMat(node->Op) ||
+            weight->Ne[0] != activations->Ne[0])
         {
             return false;
         }

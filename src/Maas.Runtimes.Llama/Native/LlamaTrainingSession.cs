@@ -273,7 +273,8 @@ internal sealed unsafe class LlamaTrainingSession : IDisposable
                 {
                     // The label of an untrained position is the model's own distribution: its gradient is zero.
                     TensorPrimitives.Multiply(row, (float)(1.0 / sum), row);
-                    NativeApi.ggml_backend_tensor_set(labelTensor, all + ((long)r * vocabulary), (nuint)((long)r * vocabulary * sizeof(float)), (nuint)(vocabulary * sizeof(float)));
+                    NativeApi.ggml_backend_tensor_set(labelTensor, all + ((long)r * vocabulary), (nuint)((long)r * vocabulary * sizeof(float)),
+                        (nuint)(vocabulary * sizeof(float)));
                 }
             }
         }

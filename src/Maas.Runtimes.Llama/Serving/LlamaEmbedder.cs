@@ -71,7 +71,8 @@ internal sealed class LlamaEmbedder : IAsyncDisposable
 
             if (sequences == 0)
             {
-                throw new LlmException(LlmErrorKind.ContextOverflow, $"input {next} has {inputs[next].Count} tokens; embeddings take at most {batch.Capacity}", "input", "context_length_exceeded");
+                throw new LlmException(LlmErrorKind.ContextOverflow, $"input {next} has {inputs[next].Count} tokens; embeddings take at most {batch.Capacity}", "input",
+                    "context_length_exceeded");
             }
 
             try

@@ -264,7 +264,8 @@ public sealed class LlamaEngine : ILlmEngine
 
         if (request.PromptTokens.Count == 0 || request.PromptTokens.Count + request.MaxTokens > _spec.ContextPerSlot)
         {
-            throw new LlmException(LlmErrorKind.ContextOverflow, $"the prompt ({request.PromptTokens.Count} tokens) plus max_tokens ({request.MaxTokens}) must fit the context of {_spec.ContextPerSlot} tokens", "messages", "context_length_exceeded");
+            throw new LlmException(LlmErrorKind.ContextOverflow, $"the prompt ({request.PromptTokens.Count} tokens) plus max_tokens ({request.MaxTokens}) must fit the context " +
+                $"of {_spec.ContextPerSlot} tokens", "messages", "context_length_exceeded");
         }
     }
 

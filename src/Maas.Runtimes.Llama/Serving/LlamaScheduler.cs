@@ -27,7 +27,8 @@ internal sealed class LlamaScheduler : IDisposable
     private static readonly Action<ILogger, int, int, int, int, double, double, Exception?> StepLog = LoggerMessage.Define<int, int, int, int, double, double>(
         LogLevel.Debug,
         new EventId(4, "PromptStep"),
-        "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} prefixes copied between slots before it; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms since the last decode ended");
+        "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} prefixes copied between slots before it; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms " +
+        "since the last decode ended");
 
     // How long the loop stands idle before it makes spare state buffers: longer than the gap between a closed-loop
     // client's requests, so that work is done between bursts rather than in a request's way.
@@ -755,6 +756,7 @@ internal sealed class LlamaScheduler : IDisposable
         text += sequence.FirstTokenAt > 0 ? $"first token {Ms(sequence.FirstTokenAt - sequence.QueuedAt):F2} ms after it was queued; " : "no token; ";
         var running = Ms(now - placed);
         var decode = Ms(sequence.DecodeTicks);
-        return text + $"{sequence.Generated} tokens in {sequence.Steps} steps over {running:F2} ms, of which its steps' decodes {decode:F2} ms and the rest {running - decode:F2} ms";
+        return text + $"{sequence.Generated} tokens in {sequence.Steps} steps over {running:F2} ms, of which its steps' decodes {decode:F2} ms and the rest " +
+            $"{running - decode:F2} ms";
     }
 }

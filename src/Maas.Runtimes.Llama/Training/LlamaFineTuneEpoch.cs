@@ -9,4 +9,5 @@ namespace Maas.Runtimes.Llama.Training;
 /// <param name="TrainedTokens">Tokens (window positions) trained in this epoch.</param>
 /// <param name="Seconds">Wall time of the epoch's training windows.</param>
 /// <param name="StartValidationLoss">The validation loss of the model this run started from (the base, or the resumed checkpoint).</param>
-public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? ValidationLoss, string Checkpoint, long Steps, long TrainedTokens, double Seconds, double? StartValidationLoss);
+public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? ValidationLoss, string Checkpoint, long Steps, long TrainedTokens, double Seconds,
+    double? StartValidationLoss);

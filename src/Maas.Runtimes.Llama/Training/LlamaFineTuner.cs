@@ -79,7 +79,8 @@ public static class LlamaFineTuner
             // One window is one optimizer step: n_batch is the whole window, whose micro-batches ggml accumulates.
             using var session = LlamaTrainingSession.Create(
                 model.Handle,
-                new TrainingSessionSettings(windows.Size, windows.Size, windows.Micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
+                new TrainingSessionSettings(windows.Size, windows.Size, windows.Micro, options.Threads,
+                    options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
                 model.VocabularySize);
             session.LearningRate = options.LearningRate;
             var (baseValidation, epochs) = TrainEpochs(session, windows, baseFile, options, onEpoch, onProgress, cancellationToken);
@@ -179,13 +180,15 @@ public static class LlamaFineTuner
         for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            var (lossSum, lossTokens) = TrainEpoch(session, trainWindows, WindowOrder(trainWindows.Windows.Count, options.Seed, epoch), gate, () => onProgress?.Invoke(++done / total), cancellationToken);
+            var (lossSum, lossTokens) = TrainEpoch(session, trainWindows, WindowOrder(trainWindows.Windows.Count, options.Seed, epoch), gate,
+                () => onProgress?.Invoke(++done / total), cancellationToken);
             var seconds = clock.Elapsed.TotalSeconds;
             double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
             var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
             SaveCheckpoint(session, baseFile, checkpoint);
             var record = new LlamaFineTuneEpoch(
-                epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, stepsBefore + session.OptimizerSteps, (long)trainWindows.Windows.Count * windows.Size, seconds, baseValidation);
+                epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, stepsBefore + session.OptimizerSteps,
+                    (long)trainWindows.Windows.Count * windows.Size, seconds, baseValidation);
             epochs.Add(record);
             onEpoch?.Invoke(record);
         }

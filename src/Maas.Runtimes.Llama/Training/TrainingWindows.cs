@@ -16,7 +16,8 @@ internal sealed class TrainingWindows
     public long AssistantTokens { get; }
 
     /// <summary>Renders and tokenizes <paramref name="chats"/>; <paramref name="what"/> names the file in errors ("training", "validation").</summary>
-    /// <exception cref="LlamaFineTuneRefusedException">A chat has no assistant message, does not fit <paramref name="window"/>, or the template cannot be split by message.</exception>
+    /// <exception cref="LlamaFineTuneRefusedException">A chat has no assistant message, does not fit <paramref name="window"/>, or the template cannot be split by
+    /// message.</exception>
     public static List<(List<int> Tokens, List<bool> Assistant)> Render(LlamaModel model, IReadOnlyList<LlamaTrainingChat> chats, int window, string what)
     {
         var template = model.ChatTemplate ?? LlamaChatTemplates.Default;
@@ -58,7 +59,8 @@ internal sealed class TrainingWindows
             if (tokens > maxWindow + 1)
             {
                 throw new LlamaFineTuneRefusedException(
-                    $"batch_size {chatsPerWindow}: the chats of training file lines {start + 1} to {end} are {tokens} tokens long together, more than the training window of {maxWindow} tokens holds; use a smaller batch_size");
+                    $"batch_size {chatsPerWindow}: the chats of training file lines {start + 1} to {end} are {tokens} tokens long together, more than the training window of " +
+                    $"{maxWindow} tokens holds; use a smaller batch_size");
             }
 
             longest = Math.Max(longest, tokens);

@@ -220,7 +220,8 @@ public sealed class OnnxBackend : IModelBackend
         if (type is null)
         {
             throw new NotSupportedException(
-                $"{label}: {role} '{node.Name}' is {node.KServeDatatype}, which the Open Inference Protocol cannot carry; MaaS serves models whose inputs and outputs are {TensorDataTypes.NameList} tensors");
+                $"{label}: {role} '{node.Name}' is {node.KServeDatatype}, which the Open Inference Protocol cannot carry; MaaS serves models whose inputs and outputs are " +
+                $"{TensorDataTypes.NameList} tensors");
         }
 
         return new TensorMetadata(node.Name, type.Value, node.Dims);

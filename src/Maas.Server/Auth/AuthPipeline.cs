@@ -98,7 +98,8 @@ public sealed class AuthPipeline
         if (rule.Kind == AccessKind.Undeclared)
         {
             _logger.LogError("Route {Route} declares no scope; refusing it (add RequireScope to its mapping)", rule.Operation);
-            await AuthErrors.WriteAsync(context, style, new AuthFailure(StatusCodes.Status403Forbidden, "route_scope_undeclared", "this route declares no scope, so no key may call it"));
+            await AuthErrors.WriteAsync(context, style,
+                new AuthFailure(StatusCodes.Status403Forbidden, "route_scope_undeclared", "this route declares no scope, so no key may call it"));
             return;
         }
 
@@ -189,7 +190,9 @@ public sealed class AuthPipeline
             return (null, null, new AuthFailure(
                 StatusCodes.Status429TooManyRequests,
                 "too_many_failed_attempts",
-                $"too many failed authentication attempts from this address or with this key (Maas:Auth:FailedAttemptsPerWindow = {_options.FailedAttemptsPerWindow} per address, FailedAttemptsPerKeyPrefix = {_options.FailedAttemptsPerKeyPrefix} per key, per {_options.FailedAttemptWindowSeconds.ToString(CultureInfo.InvariantCulture)} s); try again later",
+                $"too many failed authentication attempts from this address or with this key (Maas:Auth:FailedAttemptsPerWindow = {_options.FailedAttemptsPerWindow} per " +
+                $"address, FailedAttemptsPerKeyPrefix = {_options.FailedAttemptsPerKeyPrefix} per key, per " +
+                $"{_options.FailedAttemptWindowSeconds.ToString(CultureInfo.InvariantCulture)} s); try again later",
                 RetryAfter: wait));
         }
 
@@ -203,7 +206,8 @@ public sealed class AuthPipeline
         {
             _logger.LogError("Key lookup failed: {Message}", e.Message);
             return (null, null, new AuthFailure(
-                StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again", RetryAfter: TimeSpan.FromSeconds(1)));
+                StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again",
+                    RetryAfter: TimeSpan.FromSeconds(1)));
         }
 
         if (status == KeyStatus.TenantDisabled && entry is not null)
@@ -327,7 +331,8 @@ public sealed class AuthPipeline
         {
             ModelAccessResult.Hidden => NotFound(style, model, access.NotFoundHint),
             ModelAccessResult.ReadOnly => new AuthFailure(
-                StatusCodes.Status403Forbidden, "model_read_only", $"model '{ModelPatterns.ModelNameOf(ModelKeys.UnescapeSlash(model))}' is shared by another tenant: it can be read and called, not changed"),
+                StatusCodes.Status403Forbidden, "model_read_only",
+                    $"model '{ModelPatterns.ModelNameOf(ModelKeys.UnescapeSlash(model))}' is shared by another tenant: it can be read and called, not changed"),
             _ => null,
         };
     }
@@ -346,7 +351,8 @@ public sealed class AuthPipeline
 
         if (status != KeyStatus.Valid)
         {
-            return new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_" + status.ToString().ToLowerInvariant(), $"the API key {entry?.Key.Prefix}... is {status.ToString().ToLowerInvariant()}");
+            return new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_" + status.ToString().ToLowerInvariant(),
+                $"the API key {entry?.Key.Prefix}... is {status.ToString().ToLowerInvariant()}");
         }
 
         var admission = _tracker.TryAdmitMessage(call.KeyCounters, call.KeyLimits, call.TenantCounters, call.TenantLimits);
@@ -410,7 +416,8 @@ public sealed class AuthPipeline
         context.Request.RouteValues.TryGetValue("version", out var v) && v is string text
         && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
 
-    private void Finish(HttpContext context, AccessRule rule, RequestUsage usage, KeyEntry? entry, LimitCounters? keyCounters, LimitCounters tenantCounters, DateTimeOffset at, long started, int status)
+    private void Finish(HttpContext context, AccessRule rule, RequestUsage usage, KeyEntry? entry, LimitCounters? keyCounters, LimitCounters tenantCounters, DateTimeOffset at,
+        long started, int status)
     {
         var latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var caller = usage.Caller;

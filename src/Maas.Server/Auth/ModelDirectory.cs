@@ -93,7 +93,8 @@ public sealed class ModelDirectory
                 }
                 else if (visible.Length > 1)
                 {
-                    hint = $"model '{name}' is not in tenant '{caller.Tenant}' and {visible.Length} other tenants share one: name it as '<tenant>/{name}' ({RegistryNames.FirstOf(visible.Order(StringComparer.Ordinal).Select(o => $"'{o}/{name}'"), 5)})";
+                    hint = $"model '{name}' is not in tenant '{caller.Tenant}' and {visible.Length} other tenants share one: name it as '<tenant>/{name}' " +
+                        $"({RegistryNames.FirstOf(visible.Order(StringComparer.Ordinal).Select(o => $"'{o}/{name}'"), 5)})";
                 }
             }
         }

@@ -64,7 +64,8 @@ public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> op
                 }
             }
 
-            logger.LogInformation("Ended {Count} open call(s) of API key {Prefix}...: it is {Status}", group.Count(), entry?.Key.Prefix ?? "(unknown)", status.ToString().ToLowerInvariant());
+            logger.LogInformation("Ended {Count} open call(s) of API key {Prefix}...: it is {Status}", group.Count(), entry?.Key.Prefix ?? "(unknown)",
+                status.ToString().ToLowerInvariant());
         }
 
         return ended;

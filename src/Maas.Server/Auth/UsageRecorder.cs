@@ -40,7 +40,8 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
-    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, IOptions<AuthOptions> auth, ILogger<UsageRecorder> logger, Observability.RequestMetrics? requestMetrics = null)
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, IOptions<AuthOptions> auth,
+        ILogger<UsageRecorder> logger, Observability.RequestMetrics? requestMetrics = null)
     {
         // Counters are dropped only once no cached key can still hold them (twice the key cache's time) and their
         // window is over; an in-flight call holds its own with its running count.
@@ -212,7 +213,8 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
             catch (OperationCanceledException) when (_abort.IsCancellationRequested)
             {
                 var lost = usage.Count + audit.Count + reader.Count;
-                _logger.LogError("Shutdown timeout reached before the usage writer caught up (database slow or unreachable): {Lost} usage record(s) and audit entries not written", lost);
+                _logger.LogError("Shutdown timeout reached before the usage writer caught up (database slow or unreachable): {Lost} usage record(s) and audit entries not written",
+                    lost);
                 foreach (var marker in markers)
                 {
                     marker.Done.TrySetCanceled();
@@ -343,7 +345,8 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
         }
         catch (RecordsRefusedException e) when (usage.Count + audit.Count > 1)
         {
-            _logger.LogWarning("The database refused a batch of {Usage} usage record(s) and {Audit} audit entries ({Message}); writing it in parts to find the refused ones", usage.Count, audit.Count, e.InnerException?.Message);
+            _logger.LogWarning("The database refused a batch of {Usage} usage record(s) and {Audit} audit entries ({Message}); writing it in parts to find the refused ones",
+                usage.Count, audit.Count, e.InnerException?.Message);
         }
         catch (RecordsRefusedException e)
         {
@@ -351,12 +354,15 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
             if (usage.Count == 1)
             {
                 var r = usage[0];
-                _logger.LogError("Usage record set aside, the database refused it ({Message}): tenant {Tenant}, key {KeyId}, model {Model}, {Protocol} {Operation}, status {Status}, {Tokens} token(s)", e.InnerException?.Message, Printable(r.Tenant), Printable(r.KeyId), Printable(r.Model), Printable(r.Protocol), Printable(r.Operation), r.Status, r.TotalTokens);
+                _logger.LogError("Usage record set aside, the database refused it ({Message}): tenant {Tenant}, key {KeyId}, model {Model}, {Protocol} {Operation}, status " +
+                    "{Status}, {Tokens} token(s)", e.InnerException?.Message, Printable(r.Tenant), Printable(r.KeyId), Printable(r.Model), Printable(r.Protocol),
+                    Printable(r.Operation), r.Status, r.TotalTokens);
             }
             else
             {
                 var a = audit[0];
-                _logger.LogError("Audit entry set aside, the database refused it ({Message}): {Action} by {Actor} on {Target} -> {Status}", e.InnerException?.Message, Printable(a.Action), Printable(a.Actor), Printable(a.Target), a.Status);
+                _logger.LogError("Audit entry set aside, the database refused it ({Message}): {Action} by {Actor} on {Target} -> {Status}", e.InnerException?.Message,
+                    Printable(a.Action), Printable(a.Actor), Printable(a.Target), a.Status);
             }
 
             return;

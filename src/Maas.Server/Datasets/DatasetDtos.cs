@@ -57,7 +57,8 @@ public sealed record DatasetVersionResponse(
 }
 
 /// <summary>A resumable dataset upload as the API shows it (the registry's session shape, with its dataset).</summary>
-public sealed record DatasetUploadResponse(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Url)
+public sealed record DatasetUploadResponse(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt,
+    string Url)
 {
     /// <summary>The API view of a session.</summary>
     public static DatasetUploadResponse From(DatasetUploadSession s) =>

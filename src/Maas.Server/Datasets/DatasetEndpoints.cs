@@ -69,7 +69,8 @@ internal static class DatasetEndpoints
     {
         var dataset = await VisibleAsync(name, context, catalog);
         var versions = await catalog.ListVersionsAsync(name, context.RequestAborted);
-        return Results.Json(DatasetResponse.From(dataset) with { Versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() }, RegistryJson.Options);
+        return Results.Json(DatasetResponse.From(dataset) with { Versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() },
+            RegistryJson.Options);
     }
 
     private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses, IModelRegistry registry)
@@ -99,7 +100,8 @@ internal static class DatasetEndpoints
         var fileName = request.Headers[VersionEndpoints.FileNameHeader].ToString();
         if (fileName.Length == 0)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", $"name the file in the {VersionEndpoints.FileNameHeader} header (e.g. data.csv); its extension picks the format");
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename",
+                $"name the file in the {VersionEndpoints.FileNameHeader} header (e.g. data.csv); its extension picks the format");
         }
 
         var choices = UploadChoices(request.Query);
@@ -271,7 +273,8 @@ internal static class DatasetEndpoints
                     byte[] pixels when table.Columns[c].Shape is [var h, var w] =>
                         Enumerable.Range(0, h).Select(y => pixels.AsSpan(y * w, w).ToArray().Select(p => (int)p).ToArray()).ToArray(),
                     byte[] pixels when table.Columns[c].Shape is [var h, var w, var channels] =>
-                        Enumerable.Range(0, h).Select(y => Enumerable.Range(0, w).Select(x => pixels.AsSpan(((y * w) + x) * channels, channels).ToArray().Select(p => (int)p).ToArray()).ToArray()).ToArray(),
+                        Enumerable.Range(0, h).Select(y =>
+                        Enumerable.Range(0, w).Select(x => pixels.AsSpan(((y * w) + x) * channels, channels).ToArray().Select(p => (int)p).ToArray()).ToArray()).ToArray(),
                     var value => value,
                 };
             }

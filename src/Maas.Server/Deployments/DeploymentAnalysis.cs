@@ -7,7 +7,8 @@ namespace Maas.Server.Deployments;
 /// The analysis loop: at every tick judges each active rollout's current step from this server's metrics of the
 /// canary, and advances, promotes or rolls it back (<see cref="RolloutAnalysis"/>).
 /// </summary>
-public sealed class DeploymentAnalysis(DeploymentRouter router, DeploymentService deployments, TimeProvider time, IOptions<DeploymentOptions> options, ILogger<DeploymentAnalysis> logger) : BackgroundService
+public sealed class DeploymentAnalysis(DeploymentRouter router, DeploymentService deployments, TimeProvider time, IOptions<DeploymentOptions> options,
+    ILogger<DeploymentAnalysis> logger) : BackgroundService
 {
     /// <summary>Judges every rollout once (the loop's body).</summary>
     public async Task TickAsync(CancellationToken cancellationToken)

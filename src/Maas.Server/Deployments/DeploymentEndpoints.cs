@@ -41,8 +41,10 @@ internal static class DeploymentEndpoints
         var key = access.Result switch
         {
             ModelAccessResult.Allowed when access.Key is { } k && !access.Reference.Contains(':', StringComparison.Ordinal) && access.Reference == k => k,
-            ModelAccessResult.Allowed or ModelAccessResult.Missing => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_model", $"model must be a model's name ('name' or 'tenant/name'), without an alias or version: '{RegistryNames.Shorten(body.Model)}'"),
-            ModelAccessResult.ReadOnly => throw new ApiException(StatusCodes.Status403Forbidden, "model_read_only", $"model '{RegistryNames.Shorten(body.Model)}' is shared by another tenant: it can be called, not deployed"),
+            ModelAccessResult.Allowed or ModelAccessResult.Missing => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_model",
+                $"model must be a model's name ('name' or 'tenant/name'), without an alias or version: '{RegistryNames.Shorten(body.Model)}'"),
+            ModelAccessResult.ReadOnly => throw new ApiException(StatusCodes.Status403Forbidden, "model_read_only",
+                $"model '{RegistryNames.Shorten(body.Model)}' is shared by another tenant: it can be called, not deployed"),
             _ => throw (access.NotFoundHint is { } hint ? RegistryException.NotFound("model_not_found", hint) : RegistryException.ModelNotFound(body.Model)),
         };
         context.Usage().ReportModel(key, null);
@@ -85,7 +87,8 @@ internal static class DeploymentEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "give at least one of traffic, shadow, sticky or plan");
         }
 
-        var updated = await service.UpdateAsync(deployment, new DeploymentSpec(body.Traffic, body.Shadow, body.Sticky, body.Plan), IfMatch(context), Actor(context), context.RequestAborted);
+        var updated = await service.UpdateAsync(deployment, new DeploymentSpec(body.Traffic, body.Shadow, body.Sticky, body.Plan), IfMatch(context), Actor(context),
+            context.RequestAborted);
         context.Response.Headers.ETag = ETag(updated);
         return Results.Json(DeploymentResponse.From(updated, context, service.Metrics()), RegistryJson.Options);
     }
@@ -174,7 +177,8 @@ internal static class DeploymentEndpoints
 
         if (access.Result == ModelAccessResult.ReadOnly)
         {
-            throw new ApiException(StatusCodes.Status403Forbidden, "model_read_only", $"deployment '{RegistryNames.Shorten(name)}' serves a model of another tenant: it can be read, not changed");
+            throw new ApiException(StatusCodes.Status403Forbidden, "model_read_only",
+                $"deployment '{RegistryNames.Shorten(name)}' serves a model of another tenant: it can be read, not changed");
         }
 
         context.Usage().ReportModel(deployment.Model, null);
@@ -198,6 +202,7 @@ internal static class DeploymentEndpoints
 
         return EntityTagHeaderValue.TryParse(match, out var tag) && long.TryParse(tag.Tag.Value?.Trim('"'), NumberStyles.None, CultureInfo.InvariantCulture, out var revision)
             ? revision
-            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition", $"If-Match must be the deployment's ETag (e.g. \"3\"), not '{RegistryNames.Shorten(match)}'");
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition",
+                $"If-Match must be the deployment's ETag (e.g. \"3\"), not '{RegistryNames.Shorten(match)}'");
     }
 }

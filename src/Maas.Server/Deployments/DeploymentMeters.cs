@@ -22,7 +22,8 @@ public sealed class DeploymentMeters
             description: "Latency of those requests per version, kind and status: a live call from routing to its answer's end, a shadow copy's own run.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
         var comparisons = meter.CreateCounter<long>("maas.deployment.comparisons", unit: "{comparison}",
-            description: "Answers compared with the reference version's (a shadow's with the live answer, a comparing canary's with the stable version's), by result (match, mismatch).");
+            description: "Answers compared with the reference version's (a shadow's with the live answer, a comparing canary's with the stable version's), by " +
+                "result (match, mismatch).");
         var dropped = meter.CreateCounter<long>("maas.deployment.copies.dropped", unit: "{copy}",
             description: "Request copies for shadow or comparison runs dropped because the queue (or the version's engine) was full.");
         var rollbacks = meter.CreateCounter<long>("maas.deployment.rollbacks", unit: "{rollback}",

@@ -165,7 +165,8 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
     /// Runs a routed call's inference, noting when the version failed to answer (any inference error but a
     /// cancellation: an input the engine refuses counts too, since the stable version took the same input).
     /// </summary>
-    public static async Task<Maas.Core.TensorServing.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route, Task<Maas.Core.TensorServing.InferenceResponse> call)
+    public static async Task<Maas.Core.TensorServing.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route,
+        Task<Maas.Core.TensorServing.InferenceResponse> call)
     {
         if (route is null)
         {

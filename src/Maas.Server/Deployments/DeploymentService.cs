@@ -116,11 +116,22 @@ public sealed class DeploymentService
         {
             // Only shadows or stickiness changed: a rollout keeps its plan, step, split and state (running or ended: a
             // promoted deployment's plan no longer fits its one-version split, so it is not checked again).
-            next = next with { Traffic = current.Traffic, Plan = current.Plan, Step = current.Step, StepStartedAt = current.StepStartedAt, State = current.State, Reason = current.Reason, Stable = current.Stable, Canary = current.Canary };
+            next = next with
+            {
+                Traffic = current.Traffic,
+                Plan = current.Plan,
+                Step = current.Step,
+                StepStartedAt = current.StepStartedAt,
+                State = current.State,
+                Reason = current.Reason,
+                Stable = current.Stable,
+                Canary = current.Canary
+            };
         }
 
         await CheckVersionsAsync(next, cancellationToken);
-        return await MovedOffIfGoneAsync(await WarmAndSaveAsync(next, current, () => SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken), cancellationToken));
+        return await MovedOffIfGoneAsync(
+            await WarmAndSaveAsync(next, current, () => SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken), cancellationToken));
     }
 
     /// <summary>Runs a caller's action: promote (optionally a given version), pause, resume or abort.</summary>
@@ -144,7 +155,8 @@ public sealed class DeploymentService
                 next = current with { State = DeploymentState.Aborted, Traffic = [new TrafficShare(current.Stable, 100)], Reason = "aborted by " + actor, StepStartedAt = now };
                 break;
             default:
-                var target = version ?? current.Canary ?? current.Traffic.Where(t => t.Version != current.Stable).OrderByDescending(t => t.Percent).Select(t => (int?)t.Version).FirstOrDefault() ?? current.Stable;
+                var target = version ?? current.Canary ??
+                    current.Traffic.Where(t => t.Version != current.Stable).OrderByDescending(t => t.Percent).Select(t => (int?)t.Version).FirstOrDefault() ?? current.Stable;
                 next = Promoted(current, target, "promoted by " + actor, now);
                 await CheckVersionsAsync(next, cancellationToken);
                 warm = true;
@@ -258,16 +270,19 @@ public sealed class DeploymentService
                 || await UnservableAsync(current.Model, canary, cancellationToken) is not null)
             {
                 await DeleteAsync(current, cancellationToken);
-                AuditSystem(current, "delete", $"version {deleted}, its stable version, was deleted with force; calls take the registry's default version again", LogLevel.Warning, now);
+                AuditSystem(current, "delete", $"version {deleted}, its stable version, was deleted with force; calls take the registry's default version again", LogLevel.Warning,
+                    now);
                 return true;
             }
 
-            (action, reason) = ("promote", $"version {deleted}, the stable version, was deleted with force; all traffic to version {canary}, the canary, at step {current.Step + 1} of its rollout");
+            (action, reason) = ("promote", $"version {deleted}, the stable version, was deleted with force; all traffic to version {canary}, the canary, at step " +
+                $"{current.Step + 1} of its rollout");
             next = Promoted(current, canary, reason, now);
         }
         else if (current.Canary == deleted && current.Traffic.Any(t => t.Version == deleted && t.Percent > 0))
         {
-            (action, reason) = ("rollback", $"version {deleted}, the canary, was deleted with force at step {current.Step + 1} of its rollout; all traffic back to version {current.Stable}");
+            (action, reason) = ("rollback",
+                $"version {deleted}, the canary, was deleted with force at step {current.Step + 1} of its rollout; all traffic back to version {current.Stable}");
             next = RolledBack(current, reason, now) with { Shadow = current.Shadow.Where(s => s.Version != deleted).ToArray() };
         }
         else if (!(current.Traffic.Any(t => t.Version == deleted) || current.Shadow.Any(s => s.Version == deleted)))
@@ -466,7 +481,8 @@ public sealed class DeploymentService
 
             if (version.Status != VersionStatus.Ready)
             {
-                throw RegistryException.Conflict("version_not_ready", $"version {v} of model '{ModelKeys.RelativeTo(deployment.Model, deployment.Tenant)}' is {version.Status.ToString().ToLowerInvariant()}, not ready");
+                throw RegistryException.Conflict("version_not_ready",
+                    $"version {v} of model '{ModelKeys.RelativeTo(deployment.Model, deployment.Tenant)}' is {version.Status.ToString().ToLowerInvariant()}, not ready");
             }
 
             if (format is { } f && version.Format != f)
@@ -545,11 +561,13 @@ public sealed class DeploymentService
                 var description = await models.DescribeAsync(next.Model, text, timeout.Token);
                 using var response = await models.InferAsync(next.Model, text, SampleRequest(description), timeout.Token);
             }
-            catch (Exception e) when (e is InferenceException or ModelHostException or Maas.Core.Llm.LlmException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            catch (Exception e) when (e is InferenceException or ModelHostException or Maas.Core.Llm.LlmException ||
+            (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
                 throw RegistryException.Conflict(
                     "warm_up_failed",
-                    $"version {v} did not load and answer a sample request (within Maas:Deployments:WarmUpTimeoutSeconds = {_options.Value.WarmUpTimeoutSeconds}): {e.Message}; the deployment is unchanged");
+                    $"version {v} did not load and answer a sample request (within Maas:Deployments:WarmUpTimeoutSeconds = {_options.Value.WarmUpTimeoutSeconds}): {e.Message}; " +
+                    $"the deployment is unchanged");
             }
         }
     }

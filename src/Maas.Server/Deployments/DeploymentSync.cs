@@ -4,7 +4,8 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.Deployments;
 
 /// <summary>Keeps this server's copy of every deployment current: polls the database's change counter (other servers' changes).</summary>
-internal sealed class DeploymentSync(DeploymentRouter router, RegistryStartup registry, TimeProvider time, IOptions<DeploymentOptions> options, ILogger<DeploymentSync> logger) : BackgroundService
+internal sealed class DeploymentSync(DeploymentRouter router, RegistryStartup registry, TimeProvider time, IOptions<DeploymentOptions> options,
+    ILogger<DeploymentSync> logger) : BackgroundService
 {
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -11,7 +11,8 @@ namespace Maas.Server.Deployments;
 /// Also unloads what a failed change loaded for its warm-up only (<see cref="UnloadWarmedAsync"/>). Without a
 /// <see cref="ModelHost"/> (no model hosting) nothing is unloaded; without a registry no model counts as pinned.
 /// </summary>
-public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions warming, ILogger<DeploymentUnloader> logger, ModelHost? host = null, IModelRegistry? registry = null) : IHostedService
+public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions warming, ILogger<DeploymentUnloader> logger, ModelHost? host = null,
+    IModelRegistry? registry = null) : IHostedService
 {
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)

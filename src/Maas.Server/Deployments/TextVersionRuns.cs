@@ -12,7 +12,8 @@ namespace Maas.Server.Deployments;
 /// sampling, generated whole and never streamed), and the short generation that warms a version before it takes
 /// traffic. These runs hold the engine and the server's token budget like a live call, but are billed to nobody.
 /// </summary>
-internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget, IOptions<LlmServingOptions> options) : ITextVersionWarmUp
+internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget,
+    IOptions<LlmServingOptions> options) : ITextVersionWarmUp
 {
     /// <summary>The most tokens a warm-up generates.</summary>
     public const int WarmUpTokens = 2;
@@ -38,7 +39,8 @@ internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManage
     /// The text per choice that <paramref name="version"/> of <paramref name="model"/> (a model key) generates for the
     /// copied call; null when the engine's queue or the token budget is full (the copy is dropped, not failed).
     /// </summary>
-    public async Task<IReadOnlyList<string>?> GenerateAsync(string model, int version, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<TextPrompt>> prompts, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>?> GenerateAsync(string model, int version, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<TextPrompt>> prompts,
+        CancellationToken cancellationToken)
     {
         var resolved = await resolver.ResolveAsync($"{model}/versions/{version.ToString(CultureInfo.InvariantCulture)}", cancellationToken);
         var requests = new List<GenerationRequest>();
@@ -53,7 +55,8 @@ internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManage
                 LlmGenerationService.Check(engine, prompt.Tokens, p);
                 var maxTokens = GenerationLimits.Resolve(prompt.Tokens.Count, p.MaxTokens, engine.Info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
                 reservations.Add(budget.Reserve((long)(prompt.Tokens.Count + maxTokens) * p.N));
-                requests.AddRange(LlmGenerationService.Choices(prompt.Tokens, p with { Logprobs = false, TopLogprobs = 0 }, maxTokens, prompt.ExtraStops, $"{id}/{requests.Count}", () => null));
+                requests.AddRange(LlmGenerationService.Choices(prompt.Tokens, p with { Logprobs = false, TopLogprobs = 0 }, maxTokens, prompt.ExtraStops, $"{id}/{requests.Count}",
+                    () => null));
             }
 
             var texts = requests.Select(_ => new StringBuilder()).ToArray();

@@ -48,7 +48,8 @@ internal static class FilesEndpoints
         return file;
     }
 
-    private static async Task<IResult> UploadAsync(HttpContext context, IFineTuningFileStore files, IArtifactStore artifacts, ModelRegistry registry, IOptions<FineTuningOptions> options, IOptions<MaasOptions> maas, TimeProvider time)
+    private static async Task<IResult> UploadAsync(HttpContext context, IFineTuningFileStore files, IArtifactStore artifacts, ModelRegistry registry,
+        IOptions<FineTuningOptions> options, IOptions<MaasOptions> maas, TimeProvider time)
     {
         var o = options.Value;
         var bodyLimit = CheckDeclaredUpload(context.Request, o);
@@ -121,7 +122,8 @@ internal static class FilesEndpoints
         var bodyLimit = o.MaxFileBytes + ((long)o.MaxMultipartFields * (o.MaxMultipartFieldBytes + 1024));
         if (request.ContentLength > bodyLimit)
         {
-            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the upload is {request.ContentLength} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
+            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge,
+                $"the upload is {request.ContentLength} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
         }
 
         return bodyLimit;
@@ -152,7 +154,8 @@ internal static class FilesEndpoints
         {
             throw new OpenAiApiError(
                 e.Message.Contains("body length limit", StringComparison.OrdinalIgnoreCase) ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest,
-                $"the multipart body was refused: {e.Message} (limits: {o.MaxMultipartFields} fields of at most {o.MaxMultipartFieldBytes} bytes, files of at most {o.MaxFileBytes} bytes)",
+                $"the multipart body was refused: {e.Message} (limits: {o.MaxMultipartFields} fields of at most {o.MaxMultipartFieldBytes} bytes, files of at most " +
+                $"{o.MaxFileBytes} bytes)",
                 null,
                 "invalid_multipart");
         }
@@ -163,13 +166,15 @@ internal static class FilesEndpoints
     {
         if (form.Count + form.Files.Count > o.MaxMultipartFields)
         {
-            throw OpenAiApiError.Invalid($"the upload has {form.Count + form.Files.Count} parts; at most {o.MaxMultipartFields} (Maas:FineTuning:MaxMultipartFields)", null, "invalid_multipart");
+            throw OpenAiApiError.Invalid($"the upload has {form.Count + form.Files.Count} parts; at most {o.MaxMultipartFields} (Maas:FineTuning:MaxMultipartFields)", null,
+                "invalid_multipart");
         }
 
         var purpose = form["purpose"].ToString();
         if (purpose != FineTunePurpose)
         {
-            throw OpenAiApiError.Invalid($"purpose must be '{FineTunePurpose}', not '{RegistryNames.Shorten(purpose)}': this server keeps files for fine-tuning only", "purpose", "invalid_purpose");
+            throw OpenAiApiError.Invalid($"purpose must be '{FineTunePurpose}', not '{RegistryNames.Shorten(purpose)}': this server keeps files for fine-tuning only", "purpose",
+                "invalid_purpose");
         }
 
         if (form.Files.Count != 1 || form.Files.GetFile("file") is not { } upload)
@@ -179,7 +184,8 @@ internal static class FilesEndpoints
 
         if (upload.Length > o.MaxFileBytes)
         {
-            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the file is {upload.Length} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
+            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge,
+                $"the file is {upload.Length} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
         }
 
         return (purpose, upload);

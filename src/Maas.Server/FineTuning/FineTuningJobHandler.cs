@@ -17,7 +17,8 @@ namespace Maas.Server.FineTuning;
 /// While this process serves, training gives way to it after every window (<paramref name="servingYield"/>, like table
 /// and image training).
 /// </summary>
-internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactStore artifacts, FineTuningOptions options, ILogger<FineTuningJobHandler> logger, ServingYield? servingYield = null) : IJobHandler
+internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactStore artifacts, FineTuningOptions options, ILogger<FineTuningJobHandler> logger,
+    ServingYield? servingYield = null) : IJobHandler
 {
     public const string CheckpointEventType = "fine_tuning.checkpoint";
     public const string MetricsEventType = "fine_tuning.metrics";
@@ -43,7 +44,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         var (baseVersion, basePath) = await ResolveBaseAsync(spec, run.CancellationToken);
         var resumed = await ResumeAsync(run);
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumed.AfterEpoch });
-        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chat{(training.Count == 1 ? "" : "s")} for {spec.Epochs} epoch{(spec.Epochs == 1 ? "" : "s")}");
+        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chat{(training.Count == 1 ? "" : "s")} for {spec.Epochs} " +
+            $"epoch{(spec.Epochs == 1 ? "" : "s")}");
         if (spec.ValidationSha256 is not null && spec.ValidationSha256 == spec.TrainingSha256 && resumed.Model is null)
         {
             await Message(run, "The validation file holds the same chats as the training file: its loss measures chats the model trains on, not held-out ones");
@@ -57,7 +59,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         // Named as its tenant calls it: the short name of its own model.
         var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
         await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
-        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, resumed.BaseValidationLoss ?? result.BaseValidationLoss, resumed.Epochs), RegistryJson.Options);
+        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, resumed.BaseValidationLoss ?? result.BaseValidationLoss,
+            resumed.Epochs), RegistryJson.Options);
     }
 
     // Where an earlier attempt of the job left off: its last finished epoch's checkpoint (a whole model, copied into
@@ -177,11 +180,13 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
     }
 
-    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss, (long Steps, double Seconds) yielded)
+    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss, (long Steps,
+        double Seconds) yielded)
     {
         CheckFinite(epoch, spec.LearningRate);
         var metrics = new FineTuningEpochMetrics(
-            epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0, yielded.Steps, Math.Round(yielded.Seconds, 3));
+            epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0, yielded.Steps,
+                Math.Round(yielded.Seconds, 3));
         epochs.Add(metrics);
         await run.EventAsync(MetricsEventType, metrics);
         await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, new FineTuningCheckpointData(baseValidationLoss ?? epoch.StartValidationLoss, epochs));
@@ -205,7 +210,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                 : $"validation loss {epoch.ValidationLoss!.Value.ToString(CultureInfo.InvariantCulture)}";
             throw new JobFailedException(
                 "training_diverged",
-                $"epoch {epoch.Epoch}: the {which} is not a finite number (training diverged at learning rate {learningRate.ToString("G3", CultureInfo.InvariantCulture)}); nothing was registered. Lower learning_rate_multiplier");
+                $"epoch {epoch.Epoch}: the {which} is not a finite number (training diverged at learning rate {learningRate.ToString("G3", CultureInfo.InvariantCulture)}); " +
+                $"nothing was registered. Lower learning_rate_multiplier");
         }
     }
 
@@ -249,7 +255,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
     public static int FirstKeptEpoch(int epochs, int kept) => Math.Max(1, epochs - kept + 1);
 
     private async Task<int> RegisterAsync(
-        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
+        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens,
+        double? baseValidationLoss)
     {
         // The point of no return, right before the effects that must happen once: a cancel that came first (even after
         // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker
@@ -264,7 +271,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             try
             {
                 await registry.CreateModelAsync(
-                    new NewModel(TargetName(spec), $"{spec.BaseModel} fine-tuned", ["fine-tuned", "llm"], "text-generation", ModelVisibility.Private, run.Job.Tenant, spec.CreatedBy),
+                    new NewModel(TargetName(spec), $"{spec.BaseModel} fine-tuned", ["fine-tuned", "llm"], "text-generation", ModelVisibility.Private, run.Job.Tenant,
+                        spec.CreatedBy),
                     CancellationToken.None);
             }
             catch (RegistryException exists) when (exists.Code == "model_exists")
@@ -294,7 +302,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                 var metadata = new Dictionary<string, string>
                 {
                     [CheckpointMetadataKey] = marker,
-                    [LineageMetadataKey] = JsonSerializer.Serialize(Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, [.. epochs.Where(e => e.Epoch <= epoch)], null, epoch), RegistryJson.Options),
+                    [LineageMetadataKey] = JsonSerializer.Serialize(
+                    Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, [.. epochs.Where(e => e.Epoch <= epoch)], null, epoch), RegistryJson.Options),
                 };
                 number = await RegisterFileAsync(spec, baseVersion, metadata, await artifacts.GetLocalPathAsync(key, null, CancellationToken.None));
             }
@@ -313,7 +322,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             var metadata = new Dictionary<string, string>
             {
                 [JobMetadataKey] = run.Job.Id,
-                [LineageMetadataKey] = JsonSerializer.Serialize(Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, epochs, trainedTokens), RegistryJson.Options),
+                [LineageMetadataKey] = JsonSerializer.Serialize(Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, epochs, trainedTokens),
+                RegistryJson.Options),
             };
             final = await RegisterFileAsync(spec, baseVersion, metadata, result.ModelPath);
         }
@@ -367,9 +377,15 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
     }
 
     private static Dictionary<string, object?> Lineage(
-        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, double? baseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> epochs, long? trainedTokens, int? checkpointEpoch = null) => new()
+        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, double? baseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> epochs, long? trainedTokens,
+        int? checkpointEpoch = null) => new()
         {
-            ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Key, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
+            ["base_model"] = new Dictionary<string, object?>
+            {
+                ["name"] = baseVersion.Model.Key,
+                ["version"] = baseVersion.Version.Version,
+                ["sha256"] = baseVersion.Version.Sha256
+            },
             ["training_file"] = new Dictionary<string, object?> { ["id"] = spec.TrainingFile, ["sha256"] = spec.TrainingSha256 },
             ["validation_file"] = spec.ValidationFile is null ? null : new Dictionary<string, object?> { ["id"] = spec.ValidationFile, ["sha256"] = spec.ValidationSha256 },
             ["hyperparameters"] = new Dictionary<string, object?>

@@ -42,7 +42,8 @@ internal static class FineTuningJobsEndpoints
     private static OpenAiApiError Bad(string message, string? param, string code) => OpenAiApiError.Invalid(message, param, code);
 
     private static async Task<IResult> CreateAsync(
-        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, IOptions<ApiOptions> api, TimeProvider time)
+        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate,
+        IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, IOptions<ApiOptions> api, TimeProvider time)
     {
         var o = options.Value;
         JsonElement body;
@@ -58,7 +59,8 @@ internal static class FineTuningJobsEndpoints
 
         CheckFields(body);
         var model = String(body, "model") ?? throw Bad("model is required: the base model to fine-tune", "model", "missing_model");
-        var trainingId = String(body, "training_file") ?? throw Bad("training_file is required: the id of a file uploaded with purpose 'fine-tune'", "training_file", "missing_training_file");
+        var trainingId = String(body, "training_file") ??
+            throw Bad("training_file is required: the id of a file uploaded with purpose 'fine-tune'", "training_file", "missing_training_file");
         var validationId = String(body, "validation_file");
         var suffix = String(body, "suffix");
         if (suffix is not null && (suffix.Length is 0 or > MaxSuffixLength || !RegistryNames.IsValidName(suffix)))
@@ -67,7 +69,8 @@ internal static class FineTuningJobsEndpoints
         }
 
         var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
-            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt32(out var s) && s >= 0 ? s : throw Bad("seed must be an integer from 0 to 2147483647", "seed", "invalid_seed")
+            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt32(out var s) &&
+                s >= 0 ? s : throw Bad("seed must be an integer from 0 to 2147483647", "seed", "invalid_seed")
             : RandomNumberGenerator.GetInt32(int.MaxValue);
 
         var hyper = HyperparametersOf(body);
@@ -78,7 +81,8 @@ internal static class FineTuningJobsEndpoints
         var trainedLayers = Hyper(hyper, "train_last_layers", 1, MaxTrainedLayers, integer: true) is { } l ? (int?)l : null;
         if (multiplier * o.LearningRate > 1)
         {
-            throw Bad($"learning_rate_multiplier {multiplier} gives a learning rate above 1 (the base rate is {o.LearningRate})", "hyperparameters.learning_rate_multiplier", "invalid_hyperparameters");
+            throw Bad($"learning_rate_multiplier {multiplier} gives a learning rate above 1 (the base rate is {o.LearningRate})", "hyperparameters.learning_rate_multiplier",
+                "invalid_hyperparameters");
         }
 
         // The files: the caller's own, uploaded for fine-tuning.
@@ -122,7 +126,8 @@ internal static class FineTuningJobsEndpoints
 
     // Queues the job with its first event in the same write (a worker that takes the job at once must not log
     // "running" first), if the tenant has room under the job limit, and wakes this process's workers.
-    private static async Task<QueuedJob> EnqueueAsync(IJobQueueStore jobs, TrainingWorkers workers, TrainingOptions training, FineTuningSpec spec, string tenant, DateTimeOffset now)
+    private static async Task<QueuedJob> EnqueueAsync(IJobQueueStore jobs, TrainingWorkers workers, TrainingOptions training, FineTuningSpec spec, string tenant,
+        DateTimeOffset now)
     {
         var job = new QueuedJob
         {
@@ -135,7 +140,8 @@ internal static class FineTuningJobsEndpoints
             CreatedAt = now,
             UpdatedAt = now,
         };
-        await Jobs.JobSubmission.EnqueueAsync(jobs, training, job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
+        await Jobs.JobSubmission.EnqueueAsync(jobs, training, job, FineTuningJobHandler.MessageEventType,
+            JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
         workers.Nudge();
         return job;
     }
@@ -178,7 +184,8 @@ internal static class FineTuningJobsEndpoints
             var type = String(method, "type");
             if (type is not null and not "supervised")
             {
-                throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type", "unsupported_method");
+                throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type",
+                    "unsupported_method");
             }
 
             if (method.TryGetProperty("supervised", out var supervised) && supervised.ValueKind != JsonValueKind.Null)
@@ -228,7 +235,8 @@ internal static class FineTuningJobsEndpoints
         var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
         if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
         {
-            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model",
+                "model_not_found");
         }
 
         ResolvedVersion resolved;
@@ -248,7 +256,8 @@ internal static class FineTuningJobsEndpoints
 
         if (resolved.Version.Format != ModelFormat.Gguf)
         {
-            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
+            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, " +
+                $"and only GGUF LLMs can be", "model", "model_not_fine_tunable");
         }
 
         try
@@ -445,7 +454,8 @@ internal static class FineTuningJobsEndpoints
                 ? Bad($"{refusal}; only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished")
                 : Bad($"the job already ended ({FineTuningViews.Status(current)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished"),
             CancellationToken.None);
-        await jobs.AddEventAsync(id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Cancellation requested" }, RegistryJson.Options), now, CancellationToken.None);
+        await jobs.AddEventAsync(id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Cancellation requested" }, RegistryJson.Options), now,
+            CancellationToken.None);
 
         // Still running until its worker notices; OpenAI answers "cancelled" at once, and the job follows within a heartbeat.
         return Results.Json(FineTuningViews.Job(after with { Status = JobStatus.Cancelled }));

@@ -1,4 +1,5 @@
 namespace Maas.Server.FineTuning;
 
 /// <summary>What a succeeded fine-tuning job made.</summary>
-internal sealed record FineTuningResult(string FineTunedModel, string Model, int Version, long TrainedTokens, double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);
+internal sealed record FineTuningResult(string FineTunedModel, string Model, int Version, long TrainedTokens, double? BaseValidationLoss,
+    IReadOnlyList<FineTuningEpochMetrics> Epochs);

@@ -51,7 +51,8 @@ internal static class FineTuningViews
             ["hyperparameters"] = hyperparameters,
             ["method"] = new Dictionary<string, object?> { ["type"] = "supervised", ["supervised"] = new Dictionary<string, object?> { ["hyperparameters"] = hyperparameters } },
             ["trained_tokens"] = result?.TrainedTokens,
-            ["error"] = job.Status is JobStatus.Failed && job.Error is { } e ? new Dictionary<string, object?> { ["code"] = e.Code, ["message"] = e.Message, ["param"] = null } : null,
+            ["error"] = job.Status is JobStatus.Failed &&
+            job.Error is { } e ? new Dictionary<string, object?> { ["code"] = e.Code, ["message"] = e.Message, ["param"] = null } : null,
             ["seed"] = spec?.Seed,
             ["user_provided_suffix"] = spec?.Suffix,
             ["estimated_finish"] = job.Progress.EtaSeconds is { } eta ? DateTimeOffset.UtcNow.AddSeconds(eta).ToUnixTimeSeconds() : null,
@@ -73,7 +74,8 @@ internal static class FineTuningViews
         {
             FineTuningJobHandler.MessageEventType or FineTuningJobHandler.YieldingEventType => data.GetProperty("message").GetString(),
             FineTuningJobHandler.MetricsEventType => $"Step {data.GetProperty("step").GetInt64()}: training loss={data.GetProperty("train_loss").GetDouble():F4}",
-            "status" => data.TryGetProperty("status", out var status) ? $"Job status: {status.GetString()}" + (data.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? $" ({error.GetProperty("message").GetString()})" : "") : null,
+            "status" => data.TryGetProperty("status", out var status) ? $"Job status: {status.GetString()}" +
+                (data.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? $" ({error.GetProperty("message").GetString()})" : "") : null,
             _ => null,
         };
         if (message is null)

@@ -64,7 +64,8 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             logger.LogError(e, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
-            return Body(StatusCodes.Status500InternalServerError, "server_error", $"the server failed to answer (request {context.TraceIdentifier}); the server log has the details", null, "internal_error");
+            return Body(StatusCodes.Status500InternalServerError, "server_error",
+                $"the server failed to answer (request {context.TraceIdentifier}); the server log has the details", null, "internal_error");
         }
     }
 

@@ -36,7 +36,8 @@ public static class ConfigurationErrors
                     break;
                 case IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } inUse:
                     // Kestrel's message names the address; a second server on the same port is the usual cause.
-                    problems.Add($"urls: {inUse.Message.TrimEnd('.')}; stop what listens there (another MaaS server?) or choose another address with urls (ASPNETCORE_URLS, --urls)");
+                    problems.Add($"urls: {inUse.Message.TrimEnd('.')}; stop what listens there (another MaaS server?) or choose another address with urls " +
+                        $"(ASPNETCORE_URLS, --urls)");
                     break;
                 default:
                     return null;

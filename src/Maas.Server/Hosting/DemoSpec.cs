@@ -12,4 +12,5 @@ namespace Maas.Server.Hosting;
 /// <param name="WriteFile">Writes the artifact to a path (the same bytes on every machine).</param>
 /// <param name="Metadata">Version metadata.</param>
 public sealed record DemoSpec(
-    string Name, string MarkerFile, ModelFormat Format, string Description, string Task, string FileName, Action<string> WriteFile, IReadOnlyDictionary<string, string>? Metadata = null);
+    string Name, string MarkerFile, ModelFormat Format, string Description, string Task, string FileName, Action<string> WriteFile,
+    IReadOnlyDictionary<string, string>? Metadata = null);

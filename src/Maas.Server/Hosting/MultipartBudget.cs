@@ -31,12 +31,14 @@ public sealed class MultipartBudget(MultipartLimits limits)
             _fieldBytes += read;
             if (buffer.Length > limits.MaxFieldBytes)
             {
-                throw Refuse($"the form field '{RegistryNames.Shorten(field)}' is longer than {limits.MaxFieldBytes} bytes", nameof(MultipartLimits.MaxFieldBytes), limits.MaxFieldBytes);
+                throw Refuse($"the form field '{RegistryNames.Shorten(field)}' is longer than {limits.MaxFieldBytes} bytes", nameof(MultipartLimits.MaxFieldBytes),
+                    limits.MaxFieldBytes);
             }
 
             if (_fieldBytes > limits.MaxFieldsBytes)
             {
-                throw Refuse($"the multipart body's form fields hold more than {limits.MaxFieldsBytes} bytes together", nameof(MultipartLimits.MaxFieldsBytes), limits.MaxFieldsBytes);
+                throw Refuse($"the multipart body's form fields hold more than {limits.MaxFieldsBytes} bytes together", nameof(MultipartLimits.MaxFieldsBytes),
+                    limits.MaxFieldsBytes);
             }
         }
 

@@ -9,7 +9,8 @@ using Maas.Server.Registry;
 
 namespace Maas.Server.Jobs;
 
-/// <summary>Background jobs (imports, and the worker-run training, optimisation and fine-tuning jobs): progress, outcome, cancellation; each caller sees its own tenant's jobs (admins all).</summary>
+/// <summary>Background jobs (imports, and the worker-run training, optimisation and fine-tuning jobs): progress, outcome, cancellation; each caller sees its own tenant's jobs
+/// (admins all).</summary>
 public static class JobEndpoints
 {
     /// <summary>Maps /jobs routes onto the API group.</summary>
@@ -41,7 +42,8 @@ public static class JobEndpoints
             throw new ApiException(
                 StatusCodes.Status403Forbidden,
                 "insufficient_scope",
-                $"{(write ? "cancelling" : "reading")} a {kind} job needs the scope {scope}; the key has {(caller!.Scopes.Count == 0 ? "none" : string.Join(", ", caller.Scopes))}");
+                $"{(write ? "cancelling" : "reading")} a {kind} job needs the scope {scope}; the key has " +
+                $"{(caller!.Scopes.Count == 0 ? "none" : string.Join(", ", caller.Scopes))}");
         }
     }
 
@@ -127,7 +129,8 @@ public static class JobEndpoints
             RequireScopeFor(context, queued.Kind, write: true);
             var now = DateTimeOffset.UtcNow;
             var after = await JobCancellation.RequestAsync(store, queued, now, JobCancellation.Conflict, context.RequestAborted);
-            await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
+            await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now,
+                CancellationToken.None);
             return Results.Json(QueuedJobResponse.From(after, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
         }
 

@@ -42,7 +42,8 @@ internal static class JobSubmission
     /// when its tenant has no room left (counted with the insert, on every server of the database).
     /// </summary>
     public static async Task<QueuedJob> EnqueueAsync(
-        IJobQueueStore jobs, TrainingWorkers workers, TrainingOptions options, string idPrefix, string kind, string tenant, object spec, string createdBy, DateTimeOffset now, CancellationToken cancellationToken)
+        IJobQueueStore jobs, TrainingWorkers workers, TrainingOptions options, string idPrefix, string kind, string tenant, object spec, string createdBy, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
         var job = new QueuedJob
         {
@@ -65,7 +66,8 @@ internal static class JobSubmission
     /// (the store counts and inserts in one step, so submissions at once through any servers never pass the limit
     /// together); 429 too_many_jobs, nothing stored, when it has none.
     /// </summary>
-    public static async Task EnqueueAsync(IJobQueueStore jobs, TrainingOptions options, QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken)
+    public static async Task EnqueueAsync(IJobQueueStore jobs, TrainingOptions options, QueuedJob job, string firstEventType, string firstEventData,
+        CancellationToken cancellationToken)
     {
         var limit = LimitOf(options);
         var outcome = await jobs.TryEnqueueAsync(job, firstEventType, firstEventData, limit, cancellationToken);
@@ -78,6 +80,7 @@ internal static class JobSubmission
     private static ApiException TooManyJobs(string tenant, int unfinished, int limit) => new(
         StatusCodes.Status429TooManyRequests,
         TooManyJobsCode,
-        $"tenant '{RegistryNames.Shorten(tenant)}' already has {unfinished} training, fine-tuning and optimisation jobs queued or running, the limit of Maas:Training:MaxUnfinishedJobsPerTenant ({limit}); submit again when one has ended, or cancel one",
+        $"tenant '{RegistryNames.Shorten(tenant)}' already has {unfinished} training, fine-tuning and optimisation jobs queued or running, the limit of " +
+        $"Maas:Training:MaxUnfinishedJobsPerTenant ({limit}); submit again when one has ended, or cancel one",
         new Dictionary<string, object?> { ["limit"] = limit });
 }

@@ -22,7 +22,8 @@ internal static class ModelControlEndpoints
         control.MapPost("/{model}/versions/{version}:unload", UnloadAsync);
     }
 
-    private static async Task<IResult> LoadAsync(string model, string version, HttpContext context, ModelHost host, IModelRegistry registry, IEnumerable<IHostedModelSource> sources)
+    private static async Task<IResult> LoadAsync(string model, string version, HttpContext context, ModelHost host, IModelRegistry registry,
+        IEnumerable<IHostedModelSource> sources)
     {
         var request = await RequestAsync(model, version, forLoad: true, context, host, registry, sources);
         HostedModelStatus state;
@@ -44,7 +45,8 @@ internal static class ModelControlEndpoints
         return Results.Json(LoadedModelsEndpoint.Describe(state, context.GetCaller()?.Tenant));
     }
 
-    private static async Task<IResult> UnloadAsync(string model, string version, HttpContext context, ModelHost host, IModelRegistry registry, IEnumerable<IHostedModelSource> sources)
+    private static async Task<IResult> UnloadAsync(string model, string version, HttpContext context, ModelHost host, IModelRegistry registry,
+        IEnumerable<IHostedModelSource> sources)
     {
         var request = await RequestAsync(model, version, forLoad: false, context, host, registry, sources);
         host.Hold(request); // even when not loaded now: no request may load it until an operator loads it again

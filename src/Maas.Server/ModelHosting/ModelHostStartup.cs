@@ -170,7 +170,8 @@ internal sealed class ModelHostStartup(
                         // so a number that exists may name other files than the ones loaded here.
                         foreach (var stale in byName.Where(s => s.ArtifactKey.Length > 0 && versions.TryGetValue(s.Key.Version, out var key) && key != s.ArtifactKey))
                         {
-                            logger.LogInformation("Version {Version} of model {Model} was replaced through another server (other files); unloading the old one here", stale.Key.Version, byName.Key);
+                            logger.LogInformation("Version {Version} of model {Model} was replaced through another server (other files); unloading the old one here",
+                                stale.Key.Version, byName.Key);
                             models.ReportDeletedElsewhere(byName.Key, stale.Key.Version);
                         }
 

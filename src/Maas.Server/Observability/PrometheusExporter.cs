@@ -36,7 +36,8 @@ public sealed class PrometheusExporter : IDisposable
     /// dropped, so the label sets of deleted models, versions and tenants neither stay exported nor fill the cap; one
     /// that moves again starts from zero, which Prometheus reads as a counter reset.
     /// </remarks>
-    public PrometheusExporter(Func<Meter, bool> meterFilter, int maxSeriesPerMetric = ObservabilityOptions.DefaultMaxSeriesPerMetric, TimeSpan seriesIdle = default, TimeProvider? time = null)
+    public PrometheusExporter(Func<Meter, bool> meterFilter, int maxSeriesPerMetric = ObservabilityOptions.DefaultMaxSeriesPerMetric, TimeSpan seriesIdle = default,
+        TimeProvider? time = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSeriesPerMetric, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(seriesIdle, TimeSpan.Zero);

@@ -17,10 +17,12 @@ internal static class OllamaEmbedEndpoints
     public static Task EmbedAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, IModelRegistry registry, ModelHost host, ILoggerFactory loggers) =>
         RunAsync(context, service, queues, registry, host, loggers, legacy: false);
 
-    public static Task EmbeddingsAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, IModelRegistry registry, ModelHost host, ILoggerFactory loggers) =>
+    public static Task EmbeddingsAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, IModelRegistry registry, ModelHost host,
+        ILoggerFactory loggers) =>
         RunAsync(context, service, queues, registry, host, loggers, legacy: true);
 
-    private static async Task RunAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, IModelRegistry registry, ModelHost host, ILoggerFactory loggers, bool legacy)
+    private static async Task RunAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, IModelRegistry registry, ModelHost host, ILoggerFactory loggers,
+        bool legacy)
     {
         var started = Stopwatch.GetTimestamp();
         var aborted = context.RequestAborted;
@@ -34,7 +36,8 @@ internal static class OllamaEmbedEndpoints
                 var info = session.Engine.Info;
                 if (request.Dimensions is { } dimensions && dimensions != info.EmbeddingSize)
                 {
-                    throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
+                    throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened",
+                        "dimensions", "unsupported_value");
                 }
 
                 // Nothing to embed (no input, or the older route's empty prompt): the model is loaded and the answer empty, as Ollama's.

@@ -20,7 +20,8 @@ public static class OllamaExtensions
             {
                 var message = context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed
                     ? $"{context.Request.Method} is not allowed on {context.Request.Path}"
-                    : $"no route {context.Request.Method} {context.Request.Path}: this server speaks Ollama's /api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags, /api/show, /api/ps and /api/version; models are managed through /api/v1 (see docs/api.md)";
+                    : $"no route {context.Request.Method} {context.Request.Path}: this server speaks Ollama's /api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags, " +
+                        $"/api/show, /api/ps and /api/version; models are managed through /api/v1 (see docs/api.md)";
                 context.Response.ContentType = "application/json; charset=utf-8";
                 await context.Response.Body.WriteAsync(OllamaEndpoint.ErrorBody(message), context.RequestAborted);
             }
@@ -28,7 +29,8 @@ public static class OllamaExtensions
         return app;
     }
 
-    /// <summary>Maps <c>/api/chat</c>, <c>/api/generate</c>, <c>/api/embed</c>, <c>/api/embeddings</c>, <c>/api/tags</c>, <c>/api/show</c>, <c>/api/ps</c> and <c>/api/version</c>.</summary>
+    /// <summary>Maps <c>/api/chat</c>, <c>/api/generate</c>, <c>/api/embed</c>, <c>/api/embeddings</c>, <c>/api/tags</c>, <c>/api/show</c>, <c>/api/ps</c> and
+    /// <c>/api/version</c>.</summary>
     public static WebApplication MapMaasOllama(this WebApplication app)
     {
         var api = app.MapGroup("/api").WithTags("Ollama");

@@ -33,7 +33,8 @@ internal static class OllamaGenerateEndpoints
 
             // raw: the prompt as written (as /v1/completions takes it); otherwise a user turn (after the system prompt,
             // if any) in the model's chat template, as Ollama renders it, after the context's tokens when one was sent.
-            List<ChatMessage> messages = [.. request.System is { Length: > 0 } system ? [new ChatMessage("system", system)] : Array.Empty<ChatMessage>(), new ChatMessage("user", request.Prompt)];
+            List<ChatMessage> messages = [.. request.System is { Length: > 0 } system ? [new ChatMessage("system", system)] : Array.Empty<ChatMessage>(),
+                new ChatMessage("user", request.Prompt)];
             // The context's text, read by the serving engine while it is held: a shadow copy of another version (another
             // vocabulary, perhaps) runs later and gets it in its own tokens.
             var contextText = "";
@@ -68,7 +69,8 @@ internal static class OllamaGenerateEndpoints
     // What a chat or generate request asks: its parameters, whether it only loads the model (nothing to answer), how
     // the prompt is rendered for an engine (the one serving it, true, first; then any shadow copy's), its tools and
     // keep_alive, and whether the last response carries the context (generate's token ids).
-    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, bool, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive, bool ReturnsContext);
+    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, bool, Deployments.TextPrompt> Prompt, ToolSelection? Tools,
+        OllamaKeepAlive? KeepAlive, bool ReturnsContext);
 
     // The services a chat or generate request uses.
     private sealed record Services(LlmGenerationService Service, LlmShadowCopies Copies, IModelRegistry Registry, ModelHost Host, ILoggerFactory Loggers);
@@ -142,7 +144,8 @@ internal static class OllamaGenerateEndpoints
             });
         }
 
-        public async Task RunAsync(HttpContext context, LlmGenerationService service, LlmSession session, GenerationParameters p, Deployments.TextPrompt prompt, ToolSelection? tools)
+        public async Task RunAsync(HttpContext context, LlmGenerationService service, LlmSession session, GenerationParameters p, Deployments.TextPrompt prompt,
+            ToolSelection? tools)
         {
             var aborted = context.RequestAborted;
             _loaded = Stopwatch.GetTimestamp();

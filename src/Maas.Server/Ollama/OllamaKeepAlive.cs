@@ -44,7 +44,8 @@ internal readonly record struct OllamaKeepAlive(TimeSpan Duration)
             case JsonValueKind.String:
                 var text = value.GetString()!;
                 throw LlmException.Invalid(
-                    $"'keep_alive' must be a duration such as \"5m\", \"1h30m\" or \"0\" (units ns, us, ms, s, m, h) or a number of seconds, not \"{(text.Length <= 40 ? text : text[..40] + "...")}\"",
+                    $"'keep_alive' must be a duration such as \"5m\", \"1h30m\" or \"0\" (units ns, us, ms, s, m, h) or a number of seconds, not " +
+                    $"\"{(text.Length <= 40 ? text : text[..40] + "...")}\"",
                     "keep_alive");
             default:
                 throw LlmException.Invalid("'keep_alive' must be a duration string such as \"5m\" or a number of seconds", "keep_alive");

@@ -103,7 +103,8 @@ internal static class OllamaModelEndpoints
 
             if (resolved.Version.Format != ModelFormat.Gguf)
             {
-                throw new LlmException(LlmErrorKind.NotFound, $"model '{RegistryNames.Shorten(model)}' is not a language model (GGUF); serve it through /v2", "model", "model_not_found");
+                throw new LlmException(LlmErrorKind.NotFound, $"model '{RegistryNames.Shorten(model)}' is not a language model (GGUF); serve it through /v2", "model",
+                    "model_not_found");
             }
 
             var version = resolved.Version;

@@ -73,7 +73,8 @@ internal static class OllamaModelNames
 
         throw new LlmException(
             LlmErrorKind.NotFound,
-            $"model '{Shorten(model)}' not found: the tag '{Shorten(tag)}' is neither an alias of the model nor a version number (use 'latest', an alias, or a version such as '{name}:1')",
+            $"model '{Shorten(model)}' not found: the tag '{Shorten(tag)}' is neither an alias of the model nor a version number (use 'latest', an alias, or a " +
+            $"version such as '{name}:1')",
             "model",
             "model_not_found");
     }

@@ -73,7 +73,8 @@ internal static class OllamaRequestReader
         if (raw && context.Count > 0)
         {
             // Ollama ignores a context in raw mode (and returns none); it is refused here rather than dropped unseen.
-            throw LlmException.Invalid("'context' cannot be used with \"raw\": true: a raw prompt is sent as written, with no conversation before it; put the earlier turns in the prompt, or leave raw out", "context");
+            throw LlmException.Invalid("'context' cannot be used with \"raw\": true: a raw prompt is sent as written, with no conversation before it; put the earlier turns in " +
+                "the prompt, or leave raw out", "context");
         }
 
         return new OllamaGenerateRequest(parameters, String(body, "prompt") ?? "", String(body, "system"), raw, OllamaKeepAlive.Read(body), context);
@@ -175,12 +176,14 @@ internal static class OllamaRequestReader
 
         if (String(body, "template") is { Length: > 0 })
         {
-            throw LlmException.Invalid("'template' is not supported: the prompt is rendered with the model's own chat template (send \"raw\": true to /api/generate to write the whole prompt yourself)", "template", "unsupported_parameter");
+            throw LlmException.Invalid("'template' is not supported: the prompt is rendered with the model's own chat template (send \"raw\": true to /api/generate to write " +
+                "the whole prompt yourself)", "template", "unsupported_parameter");
         }
 
         if (body.TryGetProperty("think", out var think) && think.ValueKind is JsonValueKind.True or JsonValueKind.String)
         {
-            throw LlmException.Invalid("'think' is not supported: the models served here have no separate thinking phase; leave it out or send false", "think", "unsupported_parameter");
+            throw LlmException.Invalid("'think' is not supported: the models served here have no separate thinking phase; leave it out or send false", "think",
+                "unsupported_parameter");
         }
 
         var (sampling, maxTokens, stop) = ReadOptions(body, limits);
@@ -303,7 +306,8 @@ internal static class OllamaRequestReader
     }
 
     private static LlmException Unsupported(string option, string what) =>
-        LlmException.Invalid($"'options.{option}' asks for {what}, which this server's sampler does not have; leave it out (or at its neutral value)", "options." + option, "unsupported_parameter");
+        LlmException.Invalid($"'options.{option}' asks for {what}, which this server's sampler does not have; leave it out (or at its neutral value)", "options." + option,
+        "unsupported_parameter");
 
     // A message as Ollama sends it: role, content, and for an assistant's earlier calls tool_calls with object arguments.
     private static ChatMessage ReadMessage(JsonElement message, string path)
@@ -374,7 +378,8 @@ internal static class OllamaRequestReader
 
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || d < min || d > max || (integer && Math.Floor(d) != d))
         {
-            var range = min <= int.MinValue && max >= int.MaxValue ? "" : min <= int.MinValue ? $" at most {max}" : max >= int.MaxValue ? $" at least {min}" : $" between {min} and {max}";
+            var range = min <= int.MinValue &&
+                max >= int.MaxValue ? "" : min <= int.MinValue ? $" at most {max}" : max >= int.MaxValue ? $" at least {min}" : $" between {min} and {max}";
             throw LlmException.Invalid($"'options.{name}' must be {(integer ? "an integer" : "a number")}{range}", "options." + name);
         }
 

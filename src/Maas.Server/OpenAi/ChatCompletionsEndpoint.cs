@@ -39,7 +39,8 @@ internal static class ChatCompletionsEndpoint
     internal static Deployments.TextPrompt Render(ILlmEngine engine, IReadOnlyList<ChatMessage> messages) =>
         new(ChatPromptTokenizer.Tokenize(engine, messages), engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : []);
 
-    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events,
+        CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, p.N).Select(_ => new ChoiceResult()).ToArray();
         await foreach (var choice in events)
@@ -91,7 +92,8 @@ internal static class ChatCompletionsEndpoint
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
     }
 
-    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events,
+        CancellationToken aborted)
     {
         var sse = new SseWriter(context.Response);
         var header = new ChunkHeader(id, OpenAiJson.Now(), p.Model, OpenAiJson.Fingerprint(session.Resolved));

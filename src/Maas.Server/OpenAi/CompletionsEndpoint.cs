@@ -80,7 +80,8 @@ internal static class CompletionsEndpoint
                 return; // nothing was generated: a deployment's other versions have nothing to compare
             }
 
-            copies.Offer(session, p, other => [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
+            copies.Offer(session, p, other =>
+                [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
         });
     }
 
@@ -166,7 +167,8 @@ internal static class CompletionsEndpoint
         return new LlmUsage(promptTokens, list.Sum(u => u.CompletionTokens), cached);
     }
 
-    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
+    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total,
+        int promptTokens, List<string> echoes, CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, total).Select(_ => new ChatCompletionsEndpoint.ChoiceResult()).ToArray();
         var prompts = new IReadOnlyList<TokenLogprob>?[total];
@@ -205,7 +207,8 @@ internal static class CompletionsEndpoint
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
     }
 
-    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
+    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total,
+        int promptTokens, List<string> echoes, CancellationToken aborted)
     {
         var sse = new SseWriter(context.Response);
         var created = OpenAiJson.Now();

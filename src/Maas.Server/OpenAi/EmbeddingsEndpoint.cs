@@ -19,7 +19,8 @@ internal static class EmbeddingsEndpoint
             var info = engine.Info;
             if (request.Dimensions is { } dimensions && dimensions != info.EmbeddingSize)
             {
-                throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
+                throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions",
+                    "unsupported_value");
             }
 
             var inputs = Tokenize(request.Inputs, engine, service.Options.MaxEmbeddingTokens);
@@ -76,7 +77,8 @@ internal static class EmbeddingsEndpoint
             if (total > maxTokens)
             {
                 throw LlmException.Invalid(
-                    $"'input' holds more than {maxTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {maxTokens} tokens summed across all inputs are allowed per request (Maas:Llm:MaxEmbeddingTokens)",
+                    $"'input' holds more than {maxTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {maxTokens} tokens summed across all inputs are allowed per " +
+                    $"request (Maas:Llm:MaxEmbeddingTokens)",
                     "input",
                     "max_tokens_per_request");
             }
@@ -85,7 +87,8 @@ internal static class EmbeddingsEndpoint
             {
                 throw new LlmException(
                     LlmErrorKind.ContextOverflow,
-                    $"This model's maximum context length is {info.ContextPerSlot} tokens, however input {inputs.Count} has {tokens.Count} tokens. Please reduce the length of the input.",
+                    $"This model's maximum context length is {info.ContextPerSlot} tokens, however input {inputs.Count} has {tokens.Count} tokens. Please reduce " +
+                    $"the length of the input.",
                     "input",
                     "context_length_exceeded");
             }
@@ -94,7 +97,8 @@ internal static class EmbeddingsEndpoint
             {
                 if ((uint)token >= (uint)info.VocabularySize)
                 {
-                    throw LlmException.Invalid($"input {inputs.Count} holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "input");
+                    throw LlmException.Invalid($"input {inputs.Count} holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to " +
+                        $"{info.VocabularySize - 1})", "input");
                 }
             }
 

@@ -54,7 +54,8 @@ internal sealed class LlmGenerationService(
         var access = await context.CheckModelAccessAsync(model, write: false, cancellationToken);
         if (access.Result == ModelAccessResult.Hidden)
         {
-            throw new LlmException(LlmErrorKind.NotFound, access.NotFoundHint ?? $"The model '{Maas.Core.Registry.RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
+            throw new LlmException(LlmErrorKind.NotFound, access.NotFoundHint ?? $"The model '{Maas.Core.Registry.RegistryNames.Shorten(model)}' does not exist", "model",
+                "model_not_found");
         }
 
         // The caller's name is resolved once: from here on the model is named by its key.
@@ -93,7 +94,8 @@ internal sealed class LlmGenerationService(
         {
             if ((uint)token >= (uint)info.VocabularySize)
             {
-                throw LlmException.Invalid($"'logit_bias' holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "logit_bias");
+                throw LlmException.Invalid($"'logit_bias' holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to " +
+                    $"{info.VocabularySize - 1})", "logit_bias");
             }
         }
 
@@ -106,13 +108,15 @@ internal sealed class LlmGenerationService(
         {
             if ((uint)token >= (uint)info.VocabularySize)
             {
-                throw LlmException.Invalid($"the prompt holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "prompt");
+                throw LlmException.Invalid($"the prompt holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})",
+                    "prompt");
             }
         }
     }
 
     /// <summary>One generation request per choice of <paramref name="p"/>.</summary>
-    public static GenerationRequest[] Choices(IReadOnlyList<int> prompt, GenerationParameters p, int maxTokens, IReadOnlyList<string> extraStops, string requestId, Func<GenerationProgress?> progress)
+    public static GenerationRequest[] Choices(IReadOnlyList<int> prompt, GenerationParameters p, int maxTokens, IReadOnlyList<string> extraStops, string requestId,
+        Func<GenerationProgress?> progress)
     {
         var stops = p.Stop.Concat(extraStops).ToArray();
         var requests = new GenerationRequest[p.N];
@@ -158,7 +162,8 @@ internal sealed class LlmGenerationService(
         if (requests.Count > most)
         {
             throw LlmException.Invalid(
-                $"the request asks for {requests.Count} sequences (prompts times n), but model '{spec.Name}' takes at most {most} at once ({engine.Info.Slots} slots and a queue of {spec.QueueLimit}: Maas:Llm:Slots and Maas:Llm:QueueLimit, or the model's parallel_sequences and queue_limit)",
+                $"the request asks for {requests.Count} sequences (prompts times n), but model '{spec.Name}' takes at most {most} at once ({engine.Info.Slots} slots and a " +
+                $"queue of {spec.QueueLimit}: Maas:Llm:Slots and Maas:Llm:QueueLimit, or the model's parallel_sequences and queue_limit)",
                 "n",
                 "too_many_sequences");
         }
@@ -185,7 +190,8 @@ internal sealed class LlmGenerationService(
         return Merge(streams, cancel);
     }
 
-    private static async IAsyncEnumerable<ChoiceEvent> Merge(IReadOnlyList<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private static async IAsyncEnumerable<ChoiceEvent> Merge(IReadOnlyList<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var owned = cancel;
         using var link = cancellationToken.Register(cancel.Cancel);

@@ -49,11 +49,16 @@ internal sealed class LlmMetrics
         meter.CreateObservableGauge("maas.llm.running_sequences", () => Each(manager, s => s.Running), "{sequence}", "Sequences generating now, per loaded model");
         meter.CreateObservableGauge("maas.llm.waiting_requests", () => Each(manager, s => s.Waiting), "{request}", "Requests waiting for a free slot, per loaded model");
         meter.CreateObservableGauge("maas.llm.kv_cache_fill", () => Each(manager, s => s.KvFill), "1", "Fraction of KV cache cells in use, per loaded model");
-        meter.CreateObservableGauge("maas.llm.prefix_cache_hit_ratio", () => Each(manager, s => s.PromptTokens == 0 ? 0 : (double)s.CachedPromptTokens / s.PromptTokens), "1", "Share of prompt tokens served from the prefix cache since the model loaded");
-        meter.CreateObservableCounter("maas.llm.prompt_cache_hits", () => Each(manager, s => s.PromptCacheHits), "{request}", "Requests whose prompt prefix was restored from the host prompt cache, per loaded model");
-        meter.CreateObservableCounter("maas.llm.prompt_cache_restored_tokens", () => Each(manager, s => s.PromptCacheRestoredTokens), "{token}", "Prompt tokens restored from the host prompt cache instead of being computed, per loaded model");
-        meter.CreateObservableGauge("maas.llm.prompt_cache_bytes", () => Each(manager, s => s.PromptCacheBytes), "By", "Bytes of prompt KV held in the host prompt cache, per loaded model");
-        meter.CreateObservableGauge("maas.llm.memory_bytes", () => Each(manager, s => s.MemoryBytes), "By", "Memory footprint (weights, KV cache, host prompt cache), per loaded model");
+        meter.CreateObservableGauge("maas.llm.prefix_cache_hit_ratio", () => Each(manager, s => s.PromptTokens == 0 ? 0 : (double)s.CachedPromptTokens / s.PromptTokens), "1",
+            "Share of prompt tokens served from the prefix cache since the model loaded");
+        meter.CreateObservableCounter("maas.llm.prompt_cache_hits", () => Each(manager, s => s.PromptCacheHits), "{request}",
+            "Requests whose prompt prefix was restored from the host prompt cache, per loaded model");
+        meter.CreateObservableCounter("maas.llm.prompt_cache_restored_tokens", () => Each(manager, s => s.PromptCacheRestoredTokens), "{token}",
+            "Prompt tokens restored from the host prompt cache instead of being computed, per loaded model");
+        meter.CreateObservableGauge("maas.llm.prompt_cache_bytes", () => Each(manager, s => s.PromptCacheBytes), "By",
+            "Bytes of prompt KV held in the host prompt cache, per loaded model");
+        meter.CreateObservableGauge("maas.llm.memory_bytes", () => Each(manager, s => s.MemoryBytes), "By",
+            "Memory footprint (weights, KV cache, host prompt cache), per loaded model");
         meter.CreateObservableGauge("maas.llm.loaded_models", () => manager.Loaded().Count, "{model}", "LLM engines loaded");
     }
 

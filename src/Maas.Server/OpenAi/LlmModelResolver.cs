@@ -16,7 +16,8 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
     {
         if (!ModelReference.TryParse(model, out var reference))
         {
-            throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
+            throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model",
+                "model_not_found");
         }
 
         return await ResolveAsync(reference, model, cancellationToken);
@@ -34,7 +35,8 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             {
                 throw new LlmException(
                     LlmErrorKind.NotFound,
-                    $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, not GGUF); serve it through /v2 instead",
+                    $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, not " +
+                    $"GGUF); serve it through /v2 instead",
                     "model",
                     "model_not_found");
             }

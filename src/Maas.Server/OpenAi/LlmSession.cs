@@ -7,7 +7,8 @@ using Maas.Server.Payloads;
 namespace Maas.Server.OpenAi;
 
 /// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
-internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer, PayloadLog? payloads, Deployments.DeploymentRoute? copiesFor = null) : IDisposable
+internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer, PayloadLog? payloads,
+    Deployments.DeploymentRoute? copiesFor = null) : IDisposable
 {
     // Generated text is kept per choice for the payload log and for a deployment's copies of the call.
     private readonly bool _keepText = payloads is not null || copiesFor is not null;

@@ -29,7 +29,8 @@ internal sealed class LlmStartup(
                 // Said once the listener is up: its real address and the admin key's header are known then.
                 lifetime.ApplicationStarted.Register(() => logger.LogInformation(
                     "First start: registered the plumbing-demo LLM '{Model}' (random weights, gibberish answers). Try: curl -N {Authorization} {Address}/v1/chat/completions "
-                    + "-H 'Content-Type: application/json' -d '{{\"model\":\"{Model}\",\"stream\":true,\"max_tokens\":32,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
+                    + "-H 'Content-Type: application/json' -d " +
+                        "'{{\"model\":\"{Model}\",\"stream\":true,\"max_tokens\":32,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
                     LlmDemoModel.Name,
                     hint.AuthorizationHeader(),
                     hint.Address(),

@@ -103,7 +103,8 @@ internal static class OpenAiRequestReader
 
     /// <summary>The refusal of a string (or, with <paramref name="name"/>, a key) that is not text.</summary>
     public static LlmException NotUnicode(string? param, bool name) => LlmException.Invalid(
-        $"{(name || param is null ? "a property name" : $"'{param}'")} is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)",
+        $"{(name || param is null ? "a property name" : $"'{param}'")} is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape " +
+        $"(\\ud800-\\udfff without its pair)",
         param,
         "invalid_unicode");
 
@@ -225,7 +226,8 @@ internal static class OpenAiRequestReader
         if (body.TryGetProperty("functions", out var functions) && functions.ValueKind != JsonValueKind.Null
             && !(functions.ValueKind == JsonValueKind.Array && functions.GetArrayLength() == 0))
         {
-            throw LlmException.Invalid("'functions' (legacy function calling) is not supported: offer them as 'tools' ([{\"type\": \"function\", \"function\": {...}}]), whose calls come back as message.tool_calls", "functions", "unsupported_parameter");
+            throw LlmException.Invalid("'functions' (legacy function calling) is not supported: offer them as 'tools' ([{\"type\": \"function\", \"function\": {...}}]), whose " +
+                "calls come back as message.tool_calls", "functions", "unsupported_parameter");
         }
 
         // "none" and "auto" ask for nothing a plain answer does not give; a named function or anything else would be ignored.
@@ -246,7 +248,8 @@ internal static class OpenAiRequestReader
 
             if (modalities.EnumerateArray().FirstOrDefault(m => m.GetString() != "text") is { ValueKind: JsonValueKind.String } other)
             {
-                throw LlmException.Invalid($"'modalities' asks for '{Excerpt(other.GetString()!)}' output, but this model answers with text only: leave it out or send [\"text\"]", "modalities", "unsupported_value");
+                throw LlmException.Invalid($"'modalities' asks for '{Excerpt(other.GetString()!)}' output, but this model answers with text only: leave it out or send [\"text\"]",
+                    "modalities", "unsupported_value");
             }
         }
 
@@ -284,7 +287,8 @@ internal static class OpenAiRequestReader
         if (parameters.Grammar is not null && parameters.Sampling.IgnoreEos)
         {
             throw LlmException.Invalid(
-                $"'ignore_eos' cannot be combined with 'response_format' json_object/json_schema{(forcedTools is null ? "" : " or " + forcedTools)}: constrained output ends when it is complete",
+                $"'ignore_eos' cannot be combined with 'response_format' json_object/json_schema{(forcedTools is null ? "" : " or " + forcedTools)}: constrained output " +
+                $"ends when it is complete",
                 "ignore_eos",
                 "unsupported_parameter");
         }
@@ -323,7 +327,8 @@ internal static class OpenAiRequestReader
         var logitBias = ReadLogitBias(body, limits);
         var (logprobs, topLogprobs) = ReadLogprobs(body, chat);
         var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
-            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt64(out var s64) ? (uint?)unchecked((uint)s64) : throw LlmException.Invalid("'seed' must be an integer", "seed")
+            ? seedValue.ValueKind == JsonValueKind.Number &&
+                seedValue.TryGetInt64(out var s64) ? (uint?)unchecked((uint)s64) : throw LlmException.Invalid("'seed' must be an integer", "seed")
             : null;
         var (stream, includeUsage) = ReadStreaming(body);
         var sampling = new SamplingOptions
@@ -374,7 +379,8 @@ internal static class OpenAiRequestReader
             {
                 if (++entries > limits.MaxLogitBias)
                 {
-                    throw LlmException.Invalid($"'logit_bias' holds more than {limits.MaxLogitBias} entries; at most {limits.MaxLogitBias} are allowed (Maas:Llm:MaxLogitBias)", "logit_bias");
+                    throw LlmException.Invalid($"'logit_bias' holds more than {limits.MaxLogitBias} entries; at most {limits.MaxLogitBias} are allowed (Maas:Llm:MaxLogitBias)",
+                        "logit_bias");
                 }
             }
 
@@ -526,7 +532,8 @@ internal static class OpenAiRequestReader
             // refuses an assistant turn with neither (400, param messages[i].content); null is as absent.
             var who = role == "assistant" ? "an assistant message without 'tool_calls'" : $"a {role} message";
             throw c.ValueKind == JsonValueKind.Null
-                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message with 'tool_calls' may have null content", contentPath)
+                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message with 'tool_calls' may have null content",
+                    contentPath)
                 : LlmException.Invalid($"'{contentPath}' is required for {who}", contentPath, "missing_required_parameter");
         }
 
@@ -580,7 +587,8 @@ internal static class OpenAiRequestReader
                 throw Required(function, at + ".function", "an object {\"name\", \"arguments\"}");
             }
 
-            _ = String(function, "name", at + ".function.name") ?? throw LlmException.Invalid($"'{at}.function.name' is required", at + ".function.name", "missing_required_parameter");
+            _ = String(function, "name", at + ".function.name") ??
+                throw LlmException.Invalid($"'{at}.function.name' is required", at + ".function.name", "missing_required_parameter");
         }
 
         return calls;
@@ -639,7 +647,8 @@ internal static class OpenAiRequestReader
                 // so that the refusal can name the vocabulary's size).
                 tokens.Add(t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var id)
                     ? id
-                    : throw LlmException.Invalid($"'{param}' holds {Excerpt(t)}, which is not a token id: token ids are integers from 0 to the model's vocabulary size less one", param));
+                    : throw LlmException.Invalid($"'{param}' holds {Excerpt(t)}, which is not a token id: token ids are integers from 0 to the model's vocabulary size less one",
+                        param));
             }
 
             return tokens;

@@ -45,7 +45,8 @@ internal static class ToolCalling
                 if (!seen.Add(functions[k].Name))
                 {
                     // The later one is at fault: the path names it, as every other refusal names the exact place.
-                    throw LlmException.Invalid($"'tools[{k}].function.name' names the function '{functions[k].Name}', which an earlier tool already names", $"tools[{k}].function.name");
+                    throw LlmException.Invalid($"'tools[{k}].function.name' names the function '{functions[k].Name}', which an earlier tool already names",
+                        $"tools[{k}].function.name");
                 }
             }
         }
@@ -440,7 +441,8 @@ internal static class ToolCalling
         string? description = null;
         if (function.TryGetProperty("description", out var d) && d.ValueKind != JsonValueKind.Null)
         {
-            description = d.ValueKind == JsonValueKind.String ? d.GetString() : throw LlmException.Invalid($"'{path}.function.description' must be a string", path + ".function.description");
+            description = d.ValueKind == JsonValueKind.String ? d.GetString()
+                : throw LlmException.Invalid($"'{path}.function.description' must be a string", path + ".function.description");
         }
         JsonElement? parameters = null;
         if (function.TryGetProperty("parameters", out var ps) && ps.ValueKind != JsonValueKind.Null)

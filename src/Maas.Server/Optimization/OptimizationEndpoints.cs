@@ -41,18 +41,21 @@ internal static class OptimizationEndpoints
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
         if (!OptimizationMetadata.IsRejected(found))
         {
-            throw new ApiException(StatusCodes.Status409Conflict, "version_not_rejected", $"version {found.Version} of '{RegistryNames.Shorten(name)}' was not rejected by an optimisation gate; it is served as it is");
+            throw new ApiException(StatusCodes.Status409Conflict, "version_not_rejected",
+                $"version {found.Version} of '{RegistryNames.Shorten(name)}' was not rejected by an optimisation gate; it is served as it is");
         }
 
         var serve = body.Serve ?? true;
         var forced = serve
             ? new Dictionary<string, object?> { ["by"] = ApiRequests.Caller(context), ["at"] = time.GetUtcNow(), ["reason"] = body.Reason }
             : null;
-        var updated = await registry.SetVersionMetadataAsync(found.Model, found.Version, OptimizationMetadata.Key, OptimizationMetadata.WithForced(found, forced), context.RequestAborted);
+        var updated = await registry.SetVersionMetadataAsync(found.Model, found.Version, OptimizationMetadata.Key, OptimizationMetadata.WithForced(found, forced),
+            context.RequestAborted);
         return Results.Json(await VersionEndpoints.WrittenResponseAsync(context, registry, updated), RegistryJson.Options);
     }
 
-    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, DatasetCatalog datasets, TimeProvider time)
+    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers,
+        JobSubmissionGate gate, IOptions<TrainingOptions> training, DatasetCatalog datasets, TimeProvider time)
     {
         var body = await ApiRequests.ReadJsonAsync<OptimizeRequest>(context.Request, context.RequestAborted);
         var model = await registry.GetModelAsync(name, context.RequestAborted);
@@ -113,7 +116,8 @@ internal static class OptimizationEndpoints
         // Calibrating, fine-tuning or evaluating reads the dataset, so the key must be allowed to read datasets as well as to write models.
         if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
         {
-            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.{option} reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope",
+                $"options.{option} reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
         }
 
         DatasetVersion version;
@@ -143,10 +147,12 @@ internal static class OptimizationEndpoints
         if (requested is not null)
         {
             return texts.Contains(requested, StringComparer.Ordinal) ? requested
-                : throw new OptimizationRequestException("invalid_calibration", $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {RegistryNames.FirstOf(texts)})");
+                : throw new OptimizationRequestException("invalid_calibration",
+                    $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {RegistryNames.FirstOf(texts)})");
         }
 
         return texts.Length == 1 ? texts[0]
-            : throw new OptimizationRequestException("invalid_calibration", $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({RegistryNames.FirstOf(texts)})");
+            : throw new OptimizationRequestException("invalid_calibration",
+                $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({RegistryNames.FirstOf(texts)})");
     }
 }

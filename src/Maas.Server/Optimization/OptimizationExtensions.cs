@@ -19,7 +19,8 @@ public static class OptimizationExtensions
         var services = builder.Services;
         services.AddOptions<OptimizationOptions>().Bind(builder.Configuration.GetSection(OptimizationOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<OptimizationOptions>>(new OptionsValidator());
-        services.AddSingleton<IJobHandler>(sp => new OptimizationJobHandler(sp.GetRequiredService<IModelRegistry>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<OptimizationOptions>>().Value, sp.GetService<GgufQuantizeCall>(), sp.GetService<Maas.Optimization.Onnx.OptimizationRewriteStep>()));
+        services.AddSingleton<IJobHandler>(sp => new OptimizationJobHandler(sp.GetRequiredService<IModelRegistry>(), sp.GetRequiredService<DatasetCatalog>(),
+            sp.GetRequiredService<IOptions<OptimizationOptions>>().Value, sp.GetService<GgufQuantizeCall>(), sp.GetService<Maas.Optimization.Onnx.OptimizationRewriteStep>()));
         return builder;
     }
 

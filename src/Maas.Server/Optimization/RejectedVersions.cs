@@ -17,6 +17,8 @@ internal static class RejectedVersions
 
         return options.Forces(version.Model, version.Version)
             ? null
-            : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it with POST /api/v1/models/{version.Model}/versions/{version.Version}:force-serve, or by listing '{version.Model}/versions/{version.Version}' in {OptimizationOptions.Section}:ServeRejected)";
+            : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it with POST " +
+                $"/api/v1/models/{version.Model}/versions/{version.Version}:force-serve, or by listing '{version.Model}/versions/{version.Version}' in " +
+                $"{OptimizationOptions.Section}:ServeRejected)";
     }
 }

@@ -56,7 +56,8 @@ internal static class AliasEndpoints
         if (condition.MustNotExist)
         {
             // "Create, never move" cannot hold for a delete; ignoring it would delete an alias the caller meant to keep.
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition", "If-None-Match: * (create, never move) does not apply to a delete; use If-Match or expected_version");
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition",
+                "If-None-Match: * (create, never move) does not apply to a delete; use If-Match or expected_version");
         }
 
         await registry.DeleteAliasAsync(name, alias, condition, context.RequestAborted);
@@ -87,7 +88,8 @@ internal static class AliasEndpoints
         {
             if (!EntityTagHeaderValue.TryParse(match, out var tag) || !long.TryParse(tag.Tag.Value?.Trim('"'), NumberStyles.None, CultureInfo.InvariantCulture, out var revision))
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition", $"If-Match must be the alias's ETag (e.g. \"3\"), not '{RegistryNames.Shorten(match)}'");
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition",
+                    $"If-Match must be the alias's ETag (e.g. \"3\"), not '{RegistryNames.Shorten(match)}'");
             }
 
             condition = condition with { Revision = revision };

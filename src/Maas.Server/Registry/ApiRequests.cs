@@ -277,7 +277,8 @@ internal static class ApiRequests
     private static ApiException BodyTooLarge(int limit) => new(
         StatusCodes.Status413PayloadTooLarge,
         "request_too_large",
-        string.Create(CultureInfo.InvariantCulture, $"the JSON body is larger than the limit of {limit} bytes (setting {ApiOptions.Section}:{nameof(ApiOptions.MaxJsonBodyBytes)})"),
+        string.Create(CultureInfo.InvariantCulture,
+            $"the JSON body is larger than the limit of {limit} bytes (setting {ApiOptions.Section}:{nameof(ApiOptions.MaxJsonBodyBytes)})"),
         new Dictionary<string, object?> { ["limit_bytes"] = limit });
 
     /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>

@@ -203,11 +203,13 @@ public sealed record AliasResponse(string Name, int Version, long Revision, Date
 }
 
 /// <summary>A resumable upload as the API shows it.</summary>
-public sealed record UploadResponse(string Id, string Model, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Url)
+public sealed record UploadResponse(string Id, string Model, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt,
+    string Url)
 {
     /// <summary>The API view of a session, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
     public static UploadResponse From(UploadSession s, string? tenant = null) =>
-        new(s.Id, tenant is null ? s.Model : ModelKeys.RelativeTo(s.Model, tenant), s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt, $"/api/v1/uploads/{s.Id}");
+        new(s.Id, tenant is null ? s.Model : ModelKeys.RelativeTo(s.Model, tenant), s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt,
+        $"/api/v1/uploads/{s.Id}");
 }
 
 /// <summary>A job as the API shows it.</summary>

@@ -73,7 +73,8 @@ internal static class UploadEndpoints
         return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
 
-    /// <summary>The offset a PATCH chunk starts at: its <see cref="OffsetHeader"/> header (400 missing_offset without one, invalid_offset when it is not a number of 0 or more).</summary>
+    /// <summary>The offset a PATCH chunk starts at: its <see cref="OffsetHeader"/> header (400 missing_offset without one, invalid_offset when it is not a number of 0 or
+    /// more).</summary>
     public static long PatchOffset(HttpRequest request)
     {
         var header = request.Headers[OffsetHeader].ToString();
@@ -84,7 +85,8 @@ internal static class UploadEndpoints
 
         return long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
             ? offset
-            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset", $"the {OffsetHeader} header '{RegistryNames.Shorten(header)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset",
+                $"the {OffsetHeader} header '{RegistryNames.Shorten(header)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
     }
 
     /// <summary>The offset a PUT chunk starts at: its Content-Range (checked against the body's length) or ?offset=N.</summary>
@@ -94,7 +96,8 @@ internal static class UploadEndpoints
         {
             if (!ContentRangeHeaderValue.TryParse(range, out var parsed) || parsed.From is not { } from || parsed.To is not { } to)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range", $"Content-Range '{RegistryNames.Shorten(range)}' must be 'bytes first-last/total' or 'bytes first-last/*'");
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range",
+                    $"Content-Range '{RegistryNames.Shorten(range)}' must be 'bytes first-last/total' or 'bytes first-last/*'");
             }
 
             if (request.ContentLength is { } length && length != to - from + 1)
@@ -115,7 +118,8 @@ internal static class UploadEndpoints
 
         return long.TryParse(query, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
             ? offset
-            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset", $"offset '{RegistryNames.Shorten(query)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset",
+                $"offset '{RegistryNames.Shorten(query)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
     }
 
     private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, ModelUploads uploads, RegistryOptions options)
@@ -136,7 +140,8 @@ internal static class UploadEndpoints
             // JSON null in the list would be looked up as upload '' and answered 404: the list itself is wrong.
             if (string.IsNullOrEmpty(body.Files[i]))
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_upload", $"files[{i}] is {(body.Files[i] is null ? "null" : "empty")}; files lists the ids of other uploads (strings)");
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_upload",
+                    $"files[{i}] is {(body.Files[i] is null ? "null" : "empty")}; files lists the ids of other uploads (strings)");
             }
         }
 

@@ -32,7 +32,8 @@ internal static class VersionEndpoints
         api.MapDelete("/models/{name}/versions/{version}", DeleteAsync);
         api.MapMethods("/models/{name}/versions/{version}/artifact", ["GET", "HEAD"], (string name, string version, HttpContext context, IModelRegistry registry) =>
             DownloadAsync(name, version, context.Request.Query["file"].ToString() is { Length: > 0 } f ? f : null, context, registry));
-        api.MapMethods("/models/{name}/versions/{version}/artifact/{**file}", ["GET", "HEAD"], (string name, string version, string file, HttpContext context, IModelRegistry registry) =>
+        api.MapMethods("/models/{name}/versions/{version}/artifact/{**file}", ["GET", "HEAD"],
+            (string name, string version, string file, HttpContext context, IModelRegistry registry) =>
             DownloadAsync(name, version, file, context, registry));
     }
 
@@ -68,7 +69,8 @@ internal static class VersionEndpoints
         {
             if (!ModelReference.TryParse(derivedFrom, out var reference))
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_lineage", $"derived_from '{RegistryNames.Shorten(derivedFrom)}' is not 'model', 'model:alias' or 'model/versions/N'");
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_lineage",
+                    $"derived_from '{RegistryNames.Shorten(derivedFrom)}' is not 'model', 'model:alias' or 'model/versions/N'");
             }
 
             try
@@ -135,11 +137,13 @@ internal static class VersionEndpoints
             throw new ApiException(
                 StatusCodes.Status400BadRequest,
                 "unsupported_format",
-                $"'{RegistryNames.Shorten(fileName)}' is not named like a model file: upload an ONNX model (.onnx) or a GGUF file (.gguf); an ONNX model's external data goes beside it in a multipart upload");
+                $"'{RegistryNames.Shorten(fileName)}' is not named like a model file: upload an ONNX model (.onnx) or a GGUF file (.gguf); an ONNX model's external data goes " +
+                $"beside it in a multipart upload");
         }
     }
 
-    private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options, IOptions<MultipartLimits> multipart)
+    private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options,
+        IOptions<MultipartLimits> multipart)
     {
         var request = context.Request;
         var cancellationToken = context.RequestAborted;
@@ -224,7 +228,8 @@ internal static class VersionEndpoints
             while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
             {
                 budget.CountPart();
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition() && !disposition.IsFileDisposition())
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition() &&
+                    !disposition.IsFileDisposition())
                 {
                     throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", "every multipart part needs Content-Disposition: form-data");
                 }
@@ -254,7 +259,8 @@ internal static class VersionEndpoints
             // lose its metadata or lineage without a word.
             if (fields.Keys.FirstOrDefault(f => !FormFields.Contains(f)) is { } unknown)
             {
-                throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"unknown form field '{RegistryNames.Shorten(unknown)}'; the fields are {string.Join(", ", FormFields)}, and files");
+                throw new ApiException(StatusCodes.Status400BadRequest, "bad_request",
+                    $"unknown form field '{RegistryNames.Shorten(unknown)}'; the fields are {string.Join(", ", FormFields)}, and files");
             }
 
             if (draft is null)
@@ -273,7 +279,8 @@ internal static class VersionEndpoints
             draft.Options = final with { Version = draft.Options.Version };
             if (ModelRegistry.NormalizeSha256(Field("sha256")) is { } expected && draft.Files.Count > 0)
             {
-                var primary = draft.Files.FirstOrDefault(f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) ?? draft.Files[0];
+                var primary = draft.Files.FirstOrDefault(
+                    f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) ?? draft.Files[0];
                 if (expected != primary.Sha256)
                 {
                     throw ModelRegistry.ChecksumMismatch(primary.Path, expected, primary.Sha256);
@@ -343,7 +350,8 @@ internal static class VersionEndpoints
         }
         catch (JsonException)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata", $"{where} must be a JSON object of string values, e.g. {{\"source\": \"training-run-42\"}}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata",
+                $"{where} must be a JSON object of string values, e.g. {{\"source\": \"training-run-42\"}}");
         }
     }
 

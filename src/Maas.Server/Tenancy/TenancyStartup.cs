@@ -58,7 +58,8 @@ internal sealed class TenancyStartup(
             return;
         }
 
-        var urls = (configuration[WebHostDefaults.ServerUrlsKey] ?? HostingExtensions.DefaultUrl).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var urls = (configuration[WebHostDefaults.ServerUrlsKey] ?? HostingExtensions.DefaultUrl).Split(';',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var kestrel = configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>();
         var open = urls.Concat(kestrel).Where(u => !IsLoopbackUrl(u)).ToArray();
         if (open.Length > 0)
@@ -68,7 +69,8 @@ internal sealed class TenancyStartup(
                 "turn the setting off or listen on 127.0.0.1 / [::1] / localhost only");
         }
 
-        logger.LogWarning("Anonymous infer is ON ({Setting}): loopback clients may call models without a key, as the '{Tenant}' tenant", AuthOptions.Section + ":AllowAnonymousInfer", Tenant.DefaultName);
+        logger.LogWarning("Anonymous infer is ON ({Setting}): loopback clients may call models without a key, as the '{Tenant}' tenant",
+            AuthOptions.Section + ":AllowAnonymousInfer", Tenant.DefaultName);
     }
 
     private static bool IsLoopbackUrl(string url)
@@ -85,7 +87,8 @@ internal sealed class TenancyStartup(
         if (configured is not null && !ApiKeySecrets.IsWellFormed(configured))
         {
             throw new InvalidOperationException(
-                $"MAAS_ADMIN_KEY ({AuthOptions.Section}:AdminKey) must be {ApiKeySecrets.MinLength} to {ApiKeySecrets.MaxLength} characters of A-Z a-z 0-9 - _ . (its value is not shown)");
+                $"MAAS_ADMIN_KEY ({AuthOptions.Section}:AdminKey) must be {ApiKeySecrets.MinLength} to {ApiKeySecrets.MaxLength} characters of A-Z a-z 0-9 - _ . " +
+                $"(its value is not shown)");
         }
 
         if (await store.ClaimBootstrapAsync(cancellationToken))

@@ -134,7 +134,8 @@ internal static class UsageEndpoints
     /// <summary>The rows as CSV (RFC 4180), one header line, times in ISO 8601 UTC.</summary>
     public static string Csv(IReadOnlyList<UsageRow> rows)
     {
-        var csv = new StringBuilder("period,tenant,key_id,model,requests,errors,prompt_tokens,completion_tokens,total_tokens,batch_items,compute_ms,avg_latency_ms,max_latency_ms\r\n");
+        var csv = new StringBuilder(
+            "period,tenant,key_id,model,requests,errors,prompt_tokens,completion_tokens,total_tokens,batch_items,compute_ms,avg_latency_ms,max_latency_ms\r\n");
         foreach (var r in rows)
         {
             csv.Append(r.Period?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append(',')
@@ -177,6 +178,7 @@ internal static class UsageEndpoints
             return time;
         }
 
-        throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z, not '{RegistryNames.Shorten(text)}'");
+        throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query",
+            $"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z, not '{RegistryNames.Shorten(text)}'");
     }
 }

@@ -91,7 +91,8 @@ public sealed class AddressConnectionRateMiddleware(ConnectionDelegate next, Add
             "connection_rate_limited",
             string.Create(
                 CultureInfo.InvariantCulture,
-                $"too many new connections from this address (Maas:Inference:HttpConnectionsPerSecondPerAddress = {options.HttpConnectionsPerSecondPerAddress}, HttpConnectionBurstPerAddress = {options.HttpConnectionBurstPerAddress}); keep connections open, or try again in {retryAfter} s"),
+                $"too many new connections from this address (Maas:Inference:HttpConnectionsPerSecondPerAddress = {options.HttpConnectionsPerSecondPerAddress}, " +
+                $"HttpConnectionBurstPerAddress = {options.HttpConnectionBurstPerAddress}); keep connections open, or try again in {retryAfter} s"),
             RetryAfter: TimeSpan.FromSeconds(retryAfter));
         var body = AuthErrors.Body(style, failure);
         var head = string.Create(

@@ -48,15 +48,18 @@ public static class InferenceExtensions
                 var o = sp.GetRequiredService<IOptions<InferenceOptions>>().Value;
                 var proxies = sp.GetRequiredService<IOptions<Auth.AuthOptions>>().Value.TrustedProxies
                     .Select(Auth.AuthExtensions.TrustedProxyNetwork).OfType<System.Net.IPNetwork>().ToList();
-                var rate = new AddressConnectionRate(o.HttpConnectionsPerSecondPerAddress, o.HttpConnectionBurstPerAddress, proxies, sp.GetService<TimeProvider>() ?? TimeProvider.System);
-                System.Diagnostics.Metrics.MeterFactoryExtensions.Create(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), Maas.Core.Observability.MaasTelemetry.Name).CreateObservableCounter(
+                var rate = new AddressConnectionRate(o.HttpConnectionsPerSecondPerAddress, o.HttpConnectionBurstPerAddress, proxies,
+                    sp.GetService<TimeProvider>() ?? TimeProvider.System);
+                System.Diagnostics.Metrics.MeterFactoryExtensions.Create(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                    Maas.Core.Observability.MaasTelemetry.Name).CreateObservableCounter(
                     "maas.http.connections.refused", () => rate.Refused, unit: "{connection}",
                     description: "New HTTP connections refused because their address opened more than Maas:Inference:HttpConnectionsPerSecondPerAddress.");
                 return rate;
             });
             services.AddOptions<KestrelServerOptions>()
                 .Configure<IServiceProvider>((kestrel, sp) => kestrel.ConfigureEndpointDefaults(listen => listen.Use(next =>
-                    new AddressConnectionRateMiddleware(next, sp.GetRequiredService<AddressConnectionRate>(), sp.GetRequiredService<IOptions<InferenceOptions>>().Value).OnConnectionAsync)));
+                    new AddressConnectionRateMiddleware(next, sp.GetRequiredService<AddressConnectionRate>(),
+                    sp.GetRequiredService<IOptions<InferenceOptions>>().Value).OnConnectionAsync)));
         }
 
         // The catalog reads the registry on use: the registry's version-use checks reach the host this catalog's engine is in.

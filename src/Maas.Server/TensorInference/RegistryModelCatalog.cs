@@ -39,7 +39,8 @@ internal sealed class RegistryModelCatalog(
             {
                 throw InferenceErrors.Invalid(
                     $"model '{RegistryNames.Shorten(model)}' version {resolved.Version.Version} is a {resolved.Version.Format.ToString().ToUpperInvariant()} model, "
-                    + $"which the Open Inference Protocol serves only through its generate extension: call it through POST /v2/models/{RegistryNames.Shorten(model)}/generate or generate_stream, or /v1/chat/completions, /v1/completions or /v1/embeddings");
+                    + $"which the Open Inference Protocol serves only through its generate extension: call it through POST /v2/models/{RegistryNames.Shorten(model)}/generate " +
+                        $"or generate_stream, or /v1/chat/completions, /v1/completions or /v1/embeddings");
             }
 
             return ToServable(resolved.Model, resolved.Version);

@@ -5,7 +5,8 @@ using Maas.Core.TensorServing;
 
 namespace Maas.Server.TensorInference;
 
-/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state, instances and memory of every engine: ModelHosting/ModelHostMetrics).</summary>
+/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state, instances and memory
+/// of every engine: ModelHosting/ModelHostMetrics).</summary>
 /// <remarks>
 /// The schedulers and engine loops already keep lock-free cumulative counters (the statistics extension reads
 /// them too); exporting those as observable instruments costs the hot path nothing. The per-request histograms

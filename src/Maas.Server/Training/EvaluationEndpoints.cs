@@ -32,7 +32,8 @@ internal static class EvaluationEndpoints
 
     private static ApiException Bad(string code, string message, Dictionary<string, object?>? details = null) => new(StatusCodes.Status400BadRequest, code, message, details);
 
-    private static async Task<IResult> SubmitAsync(string name, string version, HttpContext context, IModelRegistry registry, DatasetCatalog datasets, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, TimeProvider time)
+    private static async Task<IResult> SubmitAsync(string name, string version, HttpContext context, IModelRegistry registry, DatasetCatalog datasets, IJobQueueStore jobs,
+        TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, TimeProvider time)
     {
         var body = await ApiRequests.ReadJsonAsync<EvaluationRequest>(context.Request, context.RequestAborted);
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
@@ -59,12 +60,14 @@ internal static class EvaluationEndpoints
             ?? throw Bad("invalid_label", $"version {found.Version} does not record the label column it was trained with; name it with label");
         if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
         {
-            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a number or text column of {dataset.Dataset}:{dataset.Version} ({RegistryNames.FirstOf(schema.Keys)})", new() { ["column"] = label });
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a number or text column of {dataset.Dataset}:{dataset.Version} " +
+                $"({RegistryNames.FirstOf(schema.Keys)})", new() { ["column"] = label });
         }
 
         if (tabular is { Task: TrainingNames.Regression } && labelColumn.Type != DatasetColumnType.Number)
         {
-            throw Bad("invalid_label", $"the version is a regression model; label '{label}' must hold numbers, not {labelColumn.Type.ToString().ToLowerInvariant()}", new() { ["column"] = label });
+            throw Bad("invalid_label", $"the version is a regression model; label '{label}' must hold numbers, not {labelColumn.Type.ToString().ToLowerInvariant()}",
+                new() { ["column"] = label });
         }
 
         CheckLabelValues(dataset, label, found.Version, tabular is null ? image!.Classes : tabular.Classes);
@@ -82,7 +85,8 @@ internal static class EvaluationEndpoints
             Limit = body.Limit,
             CreatedBy = ApiRequests.Caller(context),
         };
-        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, jobTenant, spec, spec.CreatedBy, time.GetUtcNow(), context.RequestAborted);
+        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, jobTenant, spec, spec.CreatedBy, time.GetUtcNow(),
+            context.RequestAborted);
         context.Response.Headers.Location = QueuedJobResponse.From(job).Url;
         return Results.Json(View(job, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
@@ -105,14 +109,16 @@ internal static class EvaluationEndpoints
         {
             throw Bad(
                 "invalid_label",
-                $"no value of '{RegistryNames.Shorten(label)}' in {dataset.Dataset}:{dataset.Version} is a class version {version} knows ({RegistryNames.FirstOf(classes, 10)}); it holds {RegistryNames.FirstOf(balance.Keys, 10)}",
+                $"no value of '{RegistryNames.Shorten(label)}' in {dataset.Dataset}:{dataset.Version} is a class version {version} knows " +
+                $"({RegistryNames.FirstOf(classes, 10)}); it holds {RegistryNames.FirstOf(balance.Keys, 10)}",
                 new() { ["column"] = label });
         }
     }
 
     // Every column the version takes must be there, of a kind it can read: a number feature is not a text column, an
     // image is of the size and channels the network takes. Found here, as a 400, not as a failed job.
-    private static void CheckColumns(DatasetVersion dataset, Dictionary<string, DatasetColumn> schema, int version, TabularModelInfo? tabular, ImageModelInfo? image, string? imageColumn, IReadOnlyList<string>? lineageFeatures)
+    private static void CheckColumns(DatasetVersion dataset, Dictionary<string, DatasetColumn> schema, int version, TabularModelInfo? tabular, ImageModelInfo? image,
+        string? imageColumn, IReadOnlyList<string>? lineageFeatures)
     {
         var needed = tabular is not null
             ? tabular.Features.Select(f => (f.Name, Image: false, Number: f.Type == TabularFeature.Number))
@@ -123,7 +129,8 @@ internal static class EvaluationEndpoints
             {
                 throw Bad(
                     "missing_column",
-                    $"{dataset.Dataset}:{dataset.Version} has no {(isImage ? "image " : "")}column '{column}', which version {version} takes as a feature (it takes {string.Join(", ", tabular?.Features.Select(f => f.Name) ?? lineageFeatures ?? [])})",
+                    $"{dataset.Dataset}:{dataset.Version} has no {(isImage ? "image " : "")}column '{column}', which version {version} takes as a feature (it takes " +
+                    $"{string.Join(", ", tabular?.Features.Select(f => f.Name) ?? lineageFeatures ?? [])})",
                     new() { ["column"] = column });
             }
 
@@ -142,7 +149,8 @@ internal static class EvaluationEndpoints
             {
                 throw Bad(
                     "invalid_column",
-                    $"image column '{column}' of {dataset.Dataset}:{dataset.Version} holds {h}x{w} images of {ch} channel(s), but version {version} takes {image.Shape[1]}x{image.Shape[2]} of {image.Shape[0]}",
+                    $"image column '{column}' of {dataset.Dataset}:{dataset.Version} holds {h}x{w} images of {ch} channel(s), but version {version} takes " +
+                    $"{image.Shape[1]}x{image.Shape[2]} of {image.Shape[0]}",
                     new() { ["column"] = column, ["expected"] = new[] { image.Shape[1], image.Shape[2], image.Shape[0] }, ["found"] = new[] { h, w, ch } });
             }
         }
@@ -159,13 +167,15 @@ internal static class EvaluationEndpoints
                 var reference = s.GetString()!;
                 var colon = reference.LastIndexOf(':');
                 datasetName = colon < 0 ? reference : reference[..colon];
-                number = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
+                number = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) &&
+                    n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
                 break;
             case { ValueKind: JsonValueKind.Object } o:
                 datasetName = o.TryGetProperty("name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String ? nameElement.GetString() : null;
                 if (o.TryGetProperty("version", out var v) && v.ValueKind != JsonValueKind.Null)
                 {
-                    number = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var m) && m > 0 ? m : throw Bad("invalid_dataset", "dataset.version must be a positive whole number");
+                    number = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var m) &&
+                        m > 0 ? m : throw Bad("invalid_dataset", "dataset.version must be a positive whole number");
                 }
 
                 break;
@@ -181,7 +191,8 @@ internal static class EvaluationEndpoints
         // Scoring reads the dataset: the key must be allowed to read datasets as well as models.
         if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
         {
-            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"evaluating reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope",
+                $"evaluating reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
         }
 
         // Another tenant's private dataset answers 404 dataset_not_found, like one that does not exist.

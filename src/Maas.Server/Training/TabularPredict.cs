@@ -16,7 +16,8 @@ namespace Maas.Server.Training;
 /// </summary>
 internal static class TabularPredict
 {
-    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, JsonElement instances, InferenceOptions options)
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, JsonElement instances,
+        InferenceOptions options)
     {
         var (description, info) = await DescribeAsync(ctx, manager, registry, model, version);
         if (instances.ValueKind != JsonValueKind.Array || instances.GetArrayLength() == 0)
@@ -40,7 +41,8 @@ internal static class TabularPredict
             {
                 if (!index.TryGetValue(property.Name, out var f))
                 {
-                    throw InferenceErrors.Invalid($"instance {r}: '{RegistryNames.Shorten(property.Name)}' is not a feature of model '{description.Name}'; it takes {Describe(info)}");
+                    throw InferenceErrors.Invalid($"instance {r}: '{RegistryNames.Shorten(property.Name)}' is not a feature of model '{description.Name}'; " +
+                        $"it takes {Describe(info)}");
                 }
 
                 cells[f][r] = property.Value.ValueKind switch
@@ -65,7 +67,8 @@ internal static class TabularPredict
     /// that are not features (the label, an id) are left out and named in <c>ignored_columns</c>, so a dataset's own
     /// file can be sent as it is; a feature the table lacks is missing in every row.
     /// </summary>
-    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, DatasetTable table, InferenceOptions options)
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, DatasetTable table,
+        InferenceOptions options)
     {
         var (description, info) = await DescribeAsync(ctx, manager, registry, model, version);
         var rows = table.Rows.Count;
@@ -124,18 +127,21 @@ internal static class TabularPredict
         }
     }
 
-    private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version)
+    private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model,
+        string? version)
     {
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
         var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
         if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text))
         {
-            throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
+            throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": " +
+                $"{{\"<input name>\": <nested arrays>}}}}");
         }
 
         // A version stored before maas.* keys were reserved may hold anything: a value no training job wrote is the version's fault, said as such.
         var info = TabularModelInfo.TryRead(text) ?? throw InferenceErrors.Invalid(
-            $"model '{description.Name}' version {description.Version} has '{TabularModelInfo.MetadataKey}' metadata MaaS cannot read (expected {TabularModelInfo.Expected}), so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
+            $"model '{description.Name}' version {description.Version} has '{TabularModelInfo.MetadataKey}' metadata MaaS cannot read (expected {TabularModelInfo.Expected}), " +
+            $"so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
 
         return (description, info);
     }
@@ -144,7 +150,8 @@ internal static class TabularPredict
     {
         if ((long)rows * info.Features.Count > options.MaxTensorElements)
         {
-            throw InferenceErrors.Invalid($"{rows} instances of {info.Features.Count} features are over the limit of {options.MaxTensorElements} elements per request (Maas:Inference:MaxTensorElements)");
+            throw InferenceErrors.Invalid($"{rows} instances of {info.Features.Count} features are over the limit of {options.MaxTensorElements} elements per request " +
+                $"(Maas:Inference:MaxTensorElements)");
         }
     }
 
@@ -154,10 +161,12 @@ internal static class TabularPredict
     private static string Describe(TabularModelInfo info) => string.Join(", ", info.Features.Select(x => $"{x.Name} ({x.Type})"));
 
     // The rows through the model in one batch, answered as numbers or labels with their class probabilities.
-    private static async Task RunAsync(HttpContext ctx, ModelManager manager, ModelDescription description, TabularModelInfo info, int rows, object?[][] cells, List<string>? ignoredColumns)
+    private static async Task RunAsync(HttpContext ctx, ModelManager manager, ModelDescription description, TabularModelInfo info, int rows, object?[][] cells,
+        List<string>? ignoredColumns)
     {
         var request = new InferenceRequest { Inputs = Inputs(info, rows, cells), RequestedOutputs = Outputs(info) };
-        using var response = await manager.InferAsync(description.Name, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), request, ctx.RequestAborted);
+        using var response = await manager.InferAsync(description.Name, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), request,
+            ctx.RequestAborted);
         ctx.Usage().ReportInference(response);
         var answers = Decode(info, rows, response);
         await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w => Write(w, info, response, answers, ignoredColumns));
@@ -239,7 +248,8 @@ internal static class TabularPredict
         if (bad >= 0)
         {
             // Finite inputs far from the training data can overflow the model's arithmetic; JSON has no NaN or infinity.
-            throw InferenceErrors.Invalid($"instance {bad}: the model's answer is not a finite number (NaN or infinity): its inputs are too large for the model's 32-bit arithmetic");
+            throw InferenceErrors.Invalid($"instance {bad}: the model's answer is not a finite number (NaN or infinity): its inputs are too large for the " +
+                $"model's 32-bit arithmetic");
         }
 
         return answers;

@@ -27,7 +27,8 @@ internal static class TrainingEndpoints
 
     private static ApiException Bad(string code, string message) => new(StatusCodes.Status400BadRequest, code, message);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions, ILoggerFactory loggers)
+    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers,
+        Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions, ILoggerFactory loggers)
     {
         // A key given twice ("hyperparameters": {"l2": 0.1, "l2": 10}) is refused: which of the two was meant is anyone's guess.
         var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
@@ -104,7 +105,8 @@ internal static class TrainingEndpoints
         QueuedJob job;
         try
         {
-            job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, trainingOptions.Value, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
+            job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, trainingOptions.Value, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now,
+                context.RequestAborted);
         }
         catch (ApiException e) when (created is not null && e.Code == Jobs.JobSubmission.TooManyJobsCode)
         {
@@ -172,7 +174,8 @@ internal static class TrainingEndpoints
         var reference = dataset ?? throw Bad("invalid_dataset", "dataset is required: 'name' or 'name:version'");
         var colon = reference.LastIndexOf(':');
         var datasetName = colon < 0 ? reference : reference[..colon];
-        int? datasetVersion = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
+        int? datasetVersion = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) &&
+            n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
         try
         {
             await DatasetEndpoints.VisibleAsync(datasetName, context, datasets);
@@ -209,7 +212,8 @@ internal static class TrainingEndpoints
 
         if (task == TrainingNames.Regression && OutOfFloatRange(version, label) is { } extreme)
         {
-            throw Bad("invalid_label", $"label '{label}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in (±{float.MaxValue}); rescale the column");
+            throw Bad("invalid_label", $"label '{label}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in " +
+                $"(±{float.MaxValue}); rescale the column");
         }
 
         if (task != TrainingNames.Regression)
@@ -258,7 +262,8 @@ internal static class TrainingEndpoints
 
             if (column.Type != DatasetColumnType.String && OutOfFloatRange(version, name) is { } extreme)
             {
-                throw Bad("invalid_features", $"feature '{name}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in (±{float.MaxValue}); rescale the column or leave it out");
+                throw Bad("invalid_features", $"feature '{name}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in (±{float.MaxValue}); " +
+                    $"rescale the column or leave it out");
             }
 
             features.Add(new TabularFeature(name, column.Type == DatasetColumnType.String ? TabularFeature.Category : TabularFeature.Number));
@@ -272,7 +277,8 @@ internal static class TrainingEndpoints
         // Columns without a single value carry nothing to learn from: the fit would only fail on them.
         if (!imageTask && features.All(f => version.Statistics.FirstOrDefault(s => s.Name == f.Name) is { Count: 0 }))
         {
-            throw Bad("invalid_features", $"no feature has a value in {datasetName}:{version.Version} ({RegistryNames.FirstOf(features.Select(f => f.Name))} are empty in every row)");
+            throw Bad("invalid_features", $"no feature has a value in {datasetName}:{version.Version} ({RegistryNames.FirstOf(features.Select(f => f.Name))} " +
+                $"are empty in every row)");
         }
 
         return features;
@@ -321,7 +327,8 @@ internal static class TrainingEndpoints
             throw new ApiException(
                 StatusCodes.Status400BadRequest,
                 "dataset_too_small",
-                $"split validation {split.Validation} / test {split.Test} of the {statistics.Count} labelled {unit} of {datasetName}:{version.Version} leaves {train} training, {validation} validation and {test} test {unit}; the job needs at least {needs}: add {unit} or change split",
+                $"split validation {split.Validation} / test {split.Test} of the {statistics.Count} labelled {unit} of {datasetName}:{version.Version} leaves {train} training, " +
+                $"{validation} validation and {test} test {unit}; the job needs at least {needs}: add {unit} or change split",
                 new Dictionary<string, object?> { ["train"] = train, ["validation"] = validation, ["test"] = test });
         }
     }
@@ -350,18 +357,21 @@ internal static class TrainingEndpoints
 
     // image-classification: exactly one image column of a shape networks take, and a network (given or the default)
     // whose shapes work out for it, checked here so a bad layer is a 400 naming it rather than a failed job.
-    private static TabularFeature ImageFeature(string[] names, Dictionary<string, DatasetColumn> schema, string label, DatasetVersion version, List<NetworkLayer>? network, int classes)
+    private static TabularFeature ImageFeature(string[] names, Dictionary<string, DatasetColumn> schema, string label, DatasetVersion version, List<NetworkLayer>? network,
+        int classes)
     {
         if (names.Length != 1 || names[0] is null || !schema.TryGetValue(names[0], out var column) || column.Type != DatasetColumnType.Image || names[0] == label)
         {
-            throw Bad("invalid_features", $"image-classification takes one image column as its feature; {version.Dataset}:{version.Version} has {string.Join(", ", schema.Values.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))}");
+            throw Bad("invalid_features", $"image-classification takes one image column as its feature; {version.Dataset}:{version.Version} has " +
+                $"{string.Join(", ", schema.Values.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))}");
         }
 
         var shape = column.Shape switch
         {
             [var h, var w] => new NetworkShape([1, h, w]),
             [var h, var w, var c] when c is 1 or 3 => new NetworkShape([c, h, w]),
-            _ => throw Bad("invalid_features", $"image column '{column.Name}' has shape [{string.Join(", ", column.Shape ?? [])}]; networks take [height, width] or [height, width, 3]"),
+            _ => throw Bad("invalid_features",
+                $"image column '{column.Name}' has shape [{string.Join(", ", column.Shape ?? [])}]; networks take [height, width] or [height, width, 3]"),
         };
         try
         {
@@ -560,7 +570,8 @@ internal static class TrainingEndpoints
             var page = await jobs.ListEventsAsync(id, after, 1000, context.RequestAborted);
             foreach (var e in page)
             {
-                await response.WriteAsync($"id: {e.Seq}\nevent: {e.Type}\ndata: {JsonSerializer.Serialize(View(e), RegistryJson.Options)}\n\n", Encoding.UTF8, context.RequestAborted);
+                await response.WriteAsync($"id: {e.Seq}\nevent: {e.Type}\ndata: {JsonSerializer.Serialize(View(e), RegistryJson.Options)}\n\n", Encoding.UTF8,
+                    context.RequestAborted);
                 after = e.Seq;
             }
 

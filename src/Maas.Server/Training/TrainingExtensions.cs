@@ -32,7 +32,8 @@ public static class TrainingExtensions
             sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice,
             ServingYieldOf(sp)));
         services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(
-            sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice, ServingYieldOf(sp)));
+            sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads,
+                sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice, ServingYieldOf(sp)));
         services.AddSingleton<IJobHandler>(sp => new EvaluationJobHandler(sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IModelRegistry>()));
         services.AddSingleton<TrainingWorkers>();
         services.AddSingleton<Jobs.JobSubmissionGate>();

@@ -52,7 +52,8 @@ public static class TrainingWorkerHost
         var queue = new SqlJobQueueStore(store.Dialect);
         var workers = Enumerable.Range(0, Math.Max(1, settings.Training.Workers)).Select(i =>
         {
-            var worker = new JobWorker(queue, artifacts, handlers, Path.Combine(settings.DataDir, "tmp", "jobs"), TrainingWorkers.Options(settings.Training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
+            var worker = new JobWorker(queue, artifacts, handlers, Path.Combine(settings.DataDir, "tmp", "jobs"),
+                TrainingWorkers.Options(settings.Training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
             worker.Crashed += (id, e) => logger.LogError(e, "Job {Id} failed unexpectedly", id);
             return worker;
         }).ToArray();
@@ -60,7 +61,8 @@ public static class TrainingWorkerHost
         using var stopping = new CancellationTokenSource();
         using var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(stopping.Cancel);
         await host.StartAsync();
-        logger.LogInformation("Training worker ready: {Count} worker(s), {Threads} thread(s) each, lease {Lease} s", workers.Length, settings.Training.Threads, settings.Training.LeaseSeconds);
+        logger.LogInformation("Training worker ready: {Count} worker(s), {Threads} thread(s) each, lease {Lease} s", workers.Length, settings.Training.Threads,
+            settings.Training.LeaseSeconds);
         await Task.WhenAll(workers.Select(w => Task.Run(() => w.RunAsync(stopping.Token))));
         await instance.StopAsync();
         await host.StopAsync();
@@ -101,9 +103,11 @@ public static class TrainingWorkerHost
             async (tenant, cancellationToken) => (await tenancy.GetTenantAsync(tenant, cancellationToken))?.Limits);
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, registry, staging, Bind<DatasetOptions>(config, DatasetOptions.Section));
-        var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, settings.FineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
+        var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, settings.FineTuning,
+            host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
         var optimization = new Maas.Optimization.OptimizationJobHandler(registry, datasets, settings.Optimization);
-        return [new TrainingJobHandler(datasets, datasetStore, registry, settings.Training.Threads, settings.Training.Nice), new TrialJobHandler(datasets, settings.Training.Threads, settings.Training.Nice), fineTuningHandler, optimization];
+        return [new TrainingJobHandler(datasets, datasetStore, registry, settings.Training.Threads, settings.Training.Nice),
+            new TrialJobHandler(datasets, settings.Training.Threads, settings.Training.Nice), fineTuningHandler, optimization];
     }
 
     private static T Bind<T>(IConfiguration config, string section)

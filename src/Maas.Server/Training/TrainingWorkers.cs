@@ -13,14 +13,16 @@ internal sealed class TrainingWorkers : BackgroundService
     private readonly List<JobWorker> _workers = [];
 
     /// <summary>Creates the workers from the options; they start once <paramref name="registry"/> is ready.</summary>
-    public TrainingWorkers(RegistryStartup registry, IOptions<TrainingOptions> options, IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers, IOptions<Hosting.MaasOptions> maas, ILogger<TrainingWorkers> logger)
+    public TrainingWorkers(RegistryStartup registry, IOptions<TrainingOptions> options, IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers,
+        IOptions<Hosting.MaasOptions> maas, ILogger<TrainingWorkers> logger)
     {
         _registry = registry;
         var o = options.Value;
         var handlerList = handlers.ToArray();
         for (var i = 0; i < o.Workers; i++)
         {
-            var worker = new JobWorker(store, artifacts, handlerList, Path.Combine(maas.Value.DataDir, "tmp", "jobs"), Options(o, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
+            var worker = new JobWorker(store, artifacts, handlerList, Path.Combine(maas.Value.DataDir, "tmp", "jobs"),
+                Options(o, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
             worker.Crashed += (id, e) => logger.LogError(e, "Job {Id} failed unexpectedly in worker {Worker}", id, worker.Options.Name);
             _workers.Add(worker);
         }

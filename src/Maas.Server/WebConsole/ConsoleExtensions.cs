@@ -53,7 +53,8 @@ public static class ConsoleExtensions
         headers["Referrer-Policy"] = "no-referrer";
         if (asset is null)
         {
-            return ApiErrors.Result(StatusCodes.Status404NotFound, "file_not_found", "no such console file (the console is built by `dotnet build` of src/Maas.Server, which needs npm)");
+            return ApiErrors.Result(StatusCodes.Status404NotFound, "file_not_found",
+                "no such console file (the console is built by `dotnet build` of src/Maas.Server, which needs npm)");
         }
 
         // Hashed bundles never change under their name; the page itself is checked every time so a new build shows at once.

@@ -141,7 +141,8 @@ public sealed class MetricsHistory : BackgroundService
 
                         break;
                     case RequestHistogram + "_bucket":
-                        var le = s.Label("le") is "+Inf" ? double.PositiveInfinity : double.TryParse(s.Label("le"), System.Globalization.CultureInfo.InvariantCulture, out var bound) ? bound : double.NaN;
+                        var le = s.Label("le") is "+Inf" ? double.PositiveInfinity
+                            : double.TryParse(s.Label("le"), System.Globalization.CultureInfo.InvariantCulture, out var bound) ? bound : double.NaN;
                         if (!double.IsNaN(le))
                         {
                             foreach (var t in scopes)

@@ -106,7 +106,8 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
             }
 
             // The marker last: a bundle without it is a crash leftover, and the orphan sweep removes it.
-            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _options.Bucket, Key = ObjectKey(key, BundleMarker), ContentBody = "" }, cancellationToken).ConfigureAwait(false);
+            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _options.Bucket, Key = ObjectKey(key, BundleMarker), ContentBody = "" }, cancellationToken)
+                .ConfigureAwait(false);
         }
         else
         {
@@ -328,9 +329,11 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
         try
         {
             // Multipart uploads a crash left open hold storage until aborted.
-            var uploads = await _client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix }, cancellationToken).ConfigureAwait(false);
+            var uploads = await _client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix }, cancellationToken)
+                .ConfigureAwait(false);
             // Only those begun before the cut-off: a younger one may be another process's commit under way.
-            foreach (var upload in (uploads.MultipartUploads ?? []).Where(u => u.Initiated is not { } initiated || new DateTimeOffset(initiated.ToUniversalTime(), TimeSpan.Zero) < startedBefore))
+            foreach (var upload in (uploads.MultipartUploads ?? []).Where(
+                u => u.Initiated is not { } initiated || new DateTimeOffset(initiated.ToUniversalTime(), TimeSpan.Zero) < startedBefore))
             {
                 await _client.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, cancellationToken).ConfigureAwait(false);
                 removed++;
@@ -366,7 +369,8 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            _inner.ReadAsync(buffer, offset, count, cancellationToken);
 
         public override void Flush()
         {

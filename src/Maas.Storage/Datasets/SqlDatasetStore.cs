@@ -162,7 +162,8 @@ public sealed class SqlDatasetStore : IDatasetStore
             transaction,
             cancellationToken)).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
-            "DELETE FROM dataset_uses WHERE dataset = @Dataset AND dataset_version = @Version", new { Dataset = dataset, Version = (long)version }, transaction, cancellationToken)).ConfigureAwait(false);
+            "DELETE FROM dataset_uses WHERE dataset = @Dataset AND dataset_version = @Version", new { Dataset = dataset, Version = (long)version }, transaction,
+                cancellationToken)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return key;
     }
@@ -174,9 +175,12 @@ public sealed class SqlDatasetStore : IDatasetStore
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var keys = (await connection.QueryAsync<string>(Command(
             "SELECT sha256 FROM dataset_versions WHERE dataset = @Dataset", new { Dataset = dataset }, transaction, cancellationToken)).ConfigureAwait(false)).ToArray();
-        await connection.ExecuteAsync(Command("DELETE FROM dataset_uses WHERE dataset = @Dataset", new { Dataset = dataset }, transaction, cancellationToken)).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command("DELETE FROM dataset_versions WHERE dataset = @Dataset", new { Dataset = dataset }, transaction, cancellationToken)).ConfigureAwait(false);
-        var deleted = await connection.ExecuteAsync(Command("DELETE FROM datasets WHERE name = @Dataset", new { Dataset = dataset }, transaction, cancellationToken)).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM dataset_uses WHERE dataset = @Dataset", new { Dataset = dataset }, transaction, cancellationToken))
+            .ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM dataset_versions WHERE dataset = @Dataset", new { Dataset = dataset }, transaction, cancellationToken))
+            .ConfigureAwait(false);
+        var deleted = await connection.ExecuteAsync(Command("DELETE FROM datasets WHERE name = @Dataset", new { Dataset = dataset }, transaction, cancellationToken))
+            .ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return deleted == 0 ? null : keys;
     }

@@ -109,7 +109,8 @@ public sealed class SqlDeploymentStore : IDeploymentStore
         if (changed == 0)
         {
             var current = await connection.ExecuteScalarAsync<long?>(Command(
-                "SELECT revision FROM deployments WHERE tenant = @Tenant AND name = @Name", new { stored.Tenant, stored.Name }, transaction, cancellationToken)).ConfigureAwait(false);
+                "SELECT revision FROM deployments WHERE tenant = @Tenant AND name = @Name", new { stored.Tenant, stored.Name }, transaction, cancellationToken))
+                    .ConfigureAwait(false);
             throw current is null
                 ? NotFound(stored.Name)
                 : RegistryException.Conflict(

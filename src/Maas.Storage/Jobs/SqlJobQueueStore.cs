@@ -102,7 +102,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     public async Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return (await connection.QuerySingleOrDefaultAsync<Row>(Command($"SELECT {Columns} FROM queued_jobs WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false))?.ToJob();
+        return (await connection.QuerySingleOrDefaultAsync<Row>(Command($"SELECT {Columns} FROM queued_jobs WHERE id = @Id", new { Id = id }, null, cancellationToken))
+            .ConfigureAwait(false))?.ToJob();
     }
 
     /// <inheritdoc />
@@ -171,7 +172,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         return string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
     }
 
-    private static async Task<int> CountUnfinishedAsync(DbConnection connection, DbTransaction? transaction, string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
+    private static async Task<int> CountUnfinishedAsync(DbConnection connection, DbTransaction? transaction, string tenant, IReadOnlyList<string> kinds,
+        CancellationToken cancellationToken)
     {
         if (kinds.Count == 0)
         {
@@ -202,7 +204,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         // A job whose worker died after a cancel request ends cancelled rather than running again.
         await connection.ExecuteAsync(Command(
             """
-            UPDATE queued_jobs SET status = 'cancelled', error_code = 'cancelled', error_message = 'the job was cancelled', lease_expires_at = NULL, updated_at = @Now, finished_at = @Now
+            UPDATE queued_jobs SET status = 'cancelled', error_code = 'cancelled', error_message = 'the job was cancelled', lease_expires_at = NULL, updated_at = @Now,
+            finished_at = @Now
             WHERE status = 'running' AND cancel_requested = 1 AND lease_expires_at < @Now
             """,
             parameters,
@@ -259,7 +262,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
-    public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteAsync(Command(
@@ -311,7 +315,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         // Each UPDATE re-checks its row under the row lock: of two requests at once, one changes it and the other nothing.
         var queued = await connection.ExecuteAsync(Command(
             """
-            UPDATE queued_jobs SET status = 'cancelled', cancel_requested = 1, error_code = 'cancelled', error_message = 'the job was cancelled', updated_at = @Now, finished_at = @Now
+            UPDATE queued_jobs SET status = 'cancelled', cancel_requested = 1, error_code = 'cancelled', error_message = 'the job was cancelled', updated_at = @Now,
+            finished_at = @Now
             WHERE id = @Id AND status = 'queued'
             """,
             parameters,

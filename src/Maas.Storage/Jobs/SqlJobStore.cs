@@ -42,7 +42,8 @@ public sealed class SqlJobStore : IJobStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
-            $"INSERT INTO jobs ({JobColumns}, instance_id) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant, @Instance)",
+            $"INSERT INTO jobs ({JobColumns}, instance_id) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, " +
+            $"@CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant, @Instance)",
             Owned(JobParameters(job)),
             cancellationToken)).ConfigureAwait(false);
     }
@@ -127,7 +128,8 @@ public sealed class SqlJobStore : IJobStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteAsync(Command(
-            $"UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running') AND {SqlRegistryStore.NotLive}",
+            $"UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running') AND " +
+            $"{SqlRegistryStore.NotLive}",
             new { error.Code, error.Message, Now = now.ToUnixTimeMilliseconds(), LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds(), Self = InstanceId ?? "" },
             cancellationToken)).ConfigureAwait(false);
     }

@@ -26,7 +26,8 @@ public static class MigrationRunner
         }
     }
 
-    private static async Task<IReadOnlyList<int>> MigrateAsync(DbConnection connection, SqlDialect dialect, IReadOnlyList<Migration> migrations, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<int>> MigrateAsync(DbConnection connection, SqlDialect dialect, IReadOnlyList<Migration> migrations, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await dialect.LockForMigrationAsync(connection, transaction, cancellationToken).ConfigureAwait(false);

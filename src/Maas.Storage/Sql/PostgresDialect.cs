@@ -81,7 +81,8 @@ public sealed class PostgresDialect : SqlDialect
     public override bool IsRefusedValue(Exception exception) => exception switch
     {
         // Class 22 is data exceptions (22021: a NUL or invalid UTF-8 in text), 23 integrity constraints, 54 limits.
-        PostgresException { SqlState: var state } => state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal) || state.StartsWith("54", StringComparison.Ordinal),
+        PostgresException { SqlState: var state } =>
+            state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal) || state.StartsWith("54", StringComparison.Ordinal),
         // Npgsql refuses a value it cannot send before anything reaches the server.
         InvalidCastException or ArgumentException or OverflowException => true,
         _ => false,

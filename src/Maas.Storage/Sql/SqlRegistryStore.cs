@@ -138,7 +138,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
 
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<ModelRow>(Command(
-            $"SELECT {ModelColumns} FROM models m WHERE m.owner = @Owner AND m.name = @Name", new { Owner = owner, Name = shortName }, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {ModelColumns} FROM models m WHERE m.owner = @Owner AND m.name = @Name", new { Owner = owner, Name = shortName }, null, cancellationToken))
+                .ConfigureAwait(false);
         return row?.ToModel();
     }
 
@@ -276,7 +277,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
         }
 
         var keys = (await connection.QueryAsync<string>(Command(
-            "SELECT artifact_key FROM model_versions WHERE model_id = @Id AND artifact_key IS NOT NULL", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false)).ToArray();
+            "SELECT artifact_key FROM model_versions WHERE model_id = @Id AND artifact_key IS NOT NULL", new { Id = id.Value }, transaction, cancellationToken))
+                .ConfigureAwait(false)).ToArray();
         foreach (var table in new[] { "model_aliases", "model_tags", "upload_sessions", "model_versions" })
         {
             await connection.ExecuteAsync(Command($"DELETE FROM {table} WHERE model_id = @Id", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false);
@@ -315,7 +317,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                 throw RegistryException.Conflict(
                     "version_numbers_exhausted",
-                    $"model '{await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false)}' has used every version number up to {int.MaxValue}; upload with ?version=N for a free number below it",
+                    $"model '{await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false)}' has used every version number up to {int.MaxValue}; upload with " +
+                    $"?version=N for a free number below it",
                     new Dictionary<string, object?> { ["limit"] = int.MaxValue });
             }
         }
@@ -429,7 +432,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(Command(
-            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner AND m.name = @Name AND v.version = @Version AND v.status = 'ready'",
+            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner AND m.name = @Name AND v.version = " +
+            $"@Version AND v.status = 'ready'",
             new { KeyParameters(model).Owner, KeyParameters(model).Name, Version = (long)version },
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -497,7 +501,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
     }
 
     /// <inheritdoc />
-    public async Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels, CancellationToken cancellationToken)
+    public async Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels,
+        CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var parameters = new { ModelId = modelId, Version = (long)version, ArtifactKey = artifactKey };
@@ -525,7 +530,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
         // compare-and-set on the text read, so a concurrent edit is never overwritten (it wins; this one is dropped).
         signature["class_labels"] = JsonSerializer.SerializeToNode(labels, RegistryJson.Options);
         var changed = await connection.ExecuteAsync(Command(
-            "UPDATE model_versions SET signature = @Signature WHERE model_id = @ModelId AND version = @Version AND status = 'ready' AND artifact_key = @ArtifactKey AND signature = @Stored",
+            "UPDATE model_versions SET signature = @Signature WHERE model_id = @ModelId AND version = @Version AND status = 'ready' AND artifact_key = @ArtifactKey " +
+            "AND signature = @Stored",
             new { Signature = signature.ToJsonString(RegistryJson.Options), Stored = stored, parameters.ModelId, parameters.Version, parameters.ArtifactKey },
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -549,7 +555,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
         }
 
         var aliases = (await connection.QueryAsync<string>(Command(
-            "SELECT alias FROM model_aliases WHERE model_id = @ModelId AND version = @Version ORDER BY alias", parameters, transaction, cancellationToken)).ConfigureAwait(false)).ToArray();
+            "SELECT alias FROM model_aliases WHERE model_id = @ModelId AND version = @Version ORDER BY alias", parameters, transaction, cancellationToken))
+                .ConfigureAwait(false)).ToArray();
         if (aliases.Length > 0)
         {
             if (!removeAliases)
@@ -631,7 +638,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDis
     // ---- aliases ----
 
     /// <inheritdoc />
-    public async Task<ModelAlias> SetAliasAsync(long modelId, string alias, int version, AliasPrecondition condition, string updatedBy, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<ModelAlias> SetAliasAsync(long modelId, string alias, int version, AliasPrecondition condition, string updatedBy, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);

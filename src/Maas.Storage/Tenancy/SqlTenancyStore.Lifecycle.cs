@@ -74,7 +74,8 @@ public sealed partial class SqlTenancyStore
         await connection.ExecuteAsync(Command(
             "UPDATE tenants SET deleted_at = @At, deleted_by = @By WHERE name = @Name AND deleted_at IS NULL", parameters, transaction, cancellationToken)).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
-            "UPDATE api_keys SET revoked_at = @At, revoked_by = @By WHERE tenant = @Name AND revoked_at IS NULL", parameters, transaction, cancellationToken)).ConfigureAwait(false);
+            "UPDATE api_keys SET revoked_at = @At, revoked_by = @By WHERE tenant = @Name AND revoked_at IS NULL", parameters, transaction, cancellationToken))
+                .ConfigureAwait(false);
         await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return TenantHoldings.None;

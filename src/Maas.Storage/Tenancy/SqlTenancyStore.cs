@@ -85,7 +85,8 @@ public sealed partial class SqlTenancyStore : ITenancyStore
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var changed = await connection.ExecuteAsync(Command(
-            "UPDATE tenants SET limits = @Limits WHERE name = @Name AND deleted_at IS NULL", new { Name = name, Limits = RegistryJson.Serialize(limits) }, transaction, cancellationToken)).ConfigureAwait(false);
+            "UPDATE tenants SET limits = @Limits WHERE name = @Name AND deleted_at IS NULL", new { Name = name, Limits = RegistryJson.Serialize(limits) }, transaction,
+                cancellationToken)).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return changed == 1;
@@ -261,9 +262,11 @@ public sealed partial class SqlTenancyStore : ITenancyStore
         await InsertRowsAsync(
             connection,
             transaction,
-            "INSERT INTO usage_records (at, tenant, key_id, model, version, protocol, operation, status, latency_ms, prompt_tokens, completion_tokens, batch_items, compute_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12)",
+            "INSERT INTO usage_records (at, tenant, key_id, model, version, protocol, operation, status, latency_ms, prompt_tokens, completion_tokens, batch_items, compute_ms) " +
+            "VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12)",
             usage,
-            static r => [r.At.ToUnixTimeMilliseconds(), r.Tenant, r.KeyId, r.Model, (long?)r.Version, r.Protocol, r.Operation, (long)r.Status, r.LatencyMs, r.PromptTokens, r.CompletionTokens, r.BatchItems, r.ComputeMs],
+            static r => [r.At.ToUnixTimeMilliseconds(), r.Tenant, r.KeyId, r.Model, (long?)r.Version, r.Protocol, r.Operation, (long)r.Status, r.LatencyMs, r.PromptTokens,
+                r.CompletionTokens, r.BatchItems, r.ComputeMs],
             cancellationToken).ConfigureAwait(false);
         await InsertRowsAsync(
             connection,
@@ -277,7 +280,8 @@ public sealed partial class SqlTenancyStore : ITenancyStore
 
     // Many rows, fast on both databases: PostgreSQL gets them as one batch in one round trip, SQLite runs one
     // prepared statement per row inside the transaction (in-process, so a round trip costs nothing).
-    private static async Task InsertRowsAsync<T>(DbConnection connection, DbTransaction transaction, string sql, IReadOnlyList<T> rows, Func<T, object?[]> values, CancellationToken cancellationToken)
+    private static async Task InsertRowsAsync<T>(DbConnection connection, DbTransaction transaction, string sql, IReadOnlyList<T> rows, Func<T, object?[]> values,
+        CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
         {
@@ -449,7 +453,8 @@ public sealed partial class SqlTenancyStore : ITenancyStore
         parameters.Add("Limit", (long)query.Limit);
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<AuditRow>(Command(
-            $"SELECT a.id, a.at, a.actor, a.actor_tenant, a.action, a.target, a.client, a.request_id, a.status, a.result FROM audit_log a WHERE {where} ORDER BY a.id DESC LIMIT @Limit",
+            $"SELECT a.id, a.at, a.actor, a.actor_tenant, a.action, a.target, a.client, a.request_id, a.status, a.result FROM audit_log a WHERE {where} ORDER " +
+            $"BY a.id DESC LIMIT @Limit",
             parameters,
             null,
             cancellationToken)).ConfigureAwait(false);

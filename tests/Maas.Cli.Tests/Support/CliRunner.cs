@@ -61,7 +61,8 @@ public static class CliRunner
     /// at most); <paramref name="onLine"/> sees each stdout line as the CLI prints it, <paramref name="onText"/> each
     /// piece of stdout as it arrives (also a line not yet ended, such as a streamed answer).
     /// </summary>
-    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null, Action<string>? onLine = null, Action<string>? onText = null)
+    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null, Action<string>? onLine = null,
+        Action<string>? onText = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {

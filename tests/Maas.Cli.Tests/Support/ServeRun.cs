@@ -44,7 +44,8 @@ public sealed class ServeRun : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>maas serve</c> with its data in <paramref name="dataDir"/>, <paramref name="serveOptions"/> before <c>--</c> and <paramref name="serverOptions"/> after.</summary>
+    /// <summary>Starts <c>maas serve</c> with its data in <paramref name="dataDir"/>, <paramref name="serveOptions"/> before <c>--</c> and <paramref name="serverOptions"/>
+    /// after.</summary>
     public static ServeRun Start(string dataDir, string[] serveOptions, params string[] serverOptions) =>
         Start(dataDir, ["--server-dll", Path.Combine(AppContext.BaseDirectory, "Maas.Server.dll"), .. serveOptions], null, serverOptions);
 

@@ -112,7 +112,8 @@ public sealed class DatasetFileKindsTests
     public void An_archive_with_too_many_entries_is_refused()
     {
         var zip = Zip([.. Enumerable.Range(0, 11).Select(i => ($"c/{i}.png", new byte[] { 1 }))]);
-        var error = Assert.Throws<DatasetTooLargeException>(() => DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false, new DatasetReadOptions { MaxArchiveEntries = 10 }));
+        var error = Assert.Throws<DatasetTooLargeException>(
+            () => DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false, new DatasetReadOptions { MaxArchiveEntries = 10 }));
         Assert.Contains("10 entries", error.Message);
     }
 

@@ -64,7 +64,8 @@ public sealed class DatasetIntegrityTests
         var joined = Gzip(Rows(100)).Concat(Gzip(Encoding.UTF8.GetBytes("1,2\n"))).ToArray();
         Assert.Equal(101, DatasetParser.Parse(new MemoryStream(joined), DatasetFormat.Csv, gzip: true).Rows.Count);
         var cutJoined = joined.AsSpan(0, joined.Length - 2).ToArray();
-        Assert.Contains("cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(cutJoined), DatasetFormat.Csv, gzip: true)).Message, StringComparison.Ordinal);
+        Assert.Contains("cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(cutJoined), DatasetFormat.Csv, gzip: true)).Message,
+            StringComparison.Ordinal);
     }
 
     // A file in memory that counts the bytes read from it.
@@ -116,12 +117,14 @@ public sealed class DatasetIntegrityTests
         var tgz = Gzip(tar.ToArray());
         Assert.Equal(3, DatasetParser.Parse(new MemoryStream(tgz), DatasetFormat.Idx, gzip: true).Rows.Count);
         var cut = tgz.AsSpan(0, tgz.Length - 4).ToArray();
-        Assert.Contains("the archive is cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(cut), DatasetFormat.Idx, gzip: true)).Message, StringComparison.Ordinal);
+        Assert.Contains("the archive is cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(cut), DatasetFormat.Idx, gzip: true)).Message,
+            StringComparison.Ordinal);
 
         // The Fashion-MNIST way: each IDX file gzipped, zipped together.
         var gzippedImages = Gzip(images);
         var zip = DatasetFiles.Zip(("images-idx3-ubyte.gz", gzippedImages.AsSpan(0, gzippedImages.Length - 3).ToArray()), ("labels-idx1-ubyte.gz", Gzip(labels)));
-        Assert.Contains("entry 'images-idx3-ubyte.gz' is cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false)).Message, StringComparison.Ordinal);
+        Assert.Contains("entry 'images-idx3-ubyte.gz' is cut short",
+            Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -59,12 +59,14 @@ public sealed class DatasetParserTests
     public void Utf16_that_is_not_text_or_has_no_byte_order_mark_is_refused_saying_so()
     {
         // A lone surrogate used to become U+FFFD without a word, where bad UTF-8 was refused.
-        var lone = Encoding.Unicode.GetPreamble().Concat(Encoding.Unicode.GetBytes("a,b\n1,2\n")).Concat(new byte[] { 0x00, 0xD8, (byte)',', 0, (byte)'3', 0, (byte)'\n', 0 }).ToArray();
+        var lone = Encoding.Unicode.GetPreamble().Concat(Encoding.Unicode.GetBytes("a,b\n1,2\n")).Concat(new byte[] { 0x00, 0xD8, (byte)',', 0, (byte)'3', 0, (byte)'\n', 0 })
+            .ToArray();
         var error = Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(lone), DatasetFormat.Csv, false)).Message;
         Assert.Contains("the file is not valid UTF-16 (little endian) text", error, StringComparison.Ordinal);
 
         var odd = Encoding.BigEndianUnicode.GetPreamble().Concat(Encoding.BigEndianUnicode.GetBytes("{\"a\": 1}\n")).Append((byte)'{').ToArray();
-        Assert.Contains("not valid UTF-16 (big endian) text", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(odd), DatasetFormat.JsonLines, false)).Message, StringComparison.Ordinal);
+        Assert.Contains("not valid UTF-16 (big endian) text",
+            Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(odd), DatasetFormat.JsonLines, false)).Message, StringComparison.Ordinal);
 
         // Without a byte order mark it was read as UTF-8 full of NULs: column names with NULs, or a count of fields.
         foreach (var encoding in new[] { Encoding.Unicode, Encoding.BigEndianUnicode })
@@ -76,7 +78,8 @@ public sealed class DatasetParserTests
             }
         }
 
-        Assert.Contains("the file is not valid UTF-8 text", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream([(byte)'a', (byte)'\n', 0xFF, (byte)'\n']), DatasetFormat.Csv, false)).Message, StringComparison.Ordinal);
+        Assert.Contains("the file is not valid UTF-8 text", Assert.Throws<DatasetFormatException>(
+            () => DatasetParser.Parse(new MemoryStream([(byte)'a', (byte)'\n', 0xFF, (byte)'\n']), DatasetFormat.Csv, false)).Message, StringComparison.Ordinal);
     }
 
     private static byte[] Gzip(byte[] bytes)

@@ -13,7 +13,8 @@ namespace Maas.Core.Tests.Datasets;
 public sealed class ParquetCodecRoundTripTests
 {
     private static readonly CompressionMethod[] Methods =
-        [CompressionMethod.None, CompressionMethod.Snappy, CompressionMethod.Gzip, CompressionMethod.Brotli, CompressionMethod.LZ4, CompressionMethod.Zstd, CompressionMethod.Lz4Raw];
+        [CompressionMethod.None, CompressionMethod.Snappy, CompressionMethod.Gzip, CompressionMethod.Brotli, CompressionMethod.LZ4, CompressionMethod.Zstd,
+        CompressionMethod.Lz4Raw];
 
     [SharedDatasetFact("iris.csv")]
     public async Task Iris_written_with_every_codec_reads_back_as_the_csv()

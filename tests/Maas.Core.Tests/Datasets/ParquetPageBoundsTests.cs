@@ -65,7 +65,8 @@ public sealed class ParquetPageBoundsTests
     {
         var data = CraftedParquet.Compress(codec, CraftedParquet.Ints(1, 2));
         var file = CraftedParquet.File(codec: codec, v2Levels: ThreeDefined, data: data, uncompressed: 2 + 12, pageValues: 3, rows: 3);
-        Assert.Contains($"row group 0, column 'a': the page at byte 4 holds {name} data that expands to 8 bytes after its 2 bytes of levels, but its header declares 12", Refusal(file));
+        Assert.Contains($"row group 0, column 'a': the page at byte 4 holds {name} data that expands to 8 bytes after its 2 bytes of levels, but its header declares 12",
+            Refusal(file));
     }
 
     [Fact]
@@ -118,7 +119,8 @@ public sealed class ParquetPageBoundsTests
         // -1 is all bits set, as the slots are filled before the read: read again over zeros, it is told from a slot never written.
         var whole = CraftedParquet.File(v2Levels: ThreeDefined, data: CraftedParquet.Ints(-1, -1, -1), pageValues: 3, rows: 3);
         Assert.True(Read(whole).Rows.Select(r => r[0]).SequenceEqual([-1.0, -1.0, -1.0]));
-        Assert.True(Read(CraftedParquet.File(v2Levels: ThreeDefined, data: CraftedParquet.Texts("x", "", "z"), pageValues: 3, rows: 3, text: true)).Rows.Select(r => r[0]).SequenceEqual(["x", "", "z"]));
+        Assert.True(Read(CraftedParquet.File(v2Levels: ThreeDefined, data: CraftedParquet.Texts("x", "", "z"), pageValues: 3, rows: 3, text: true)).Rows.Select(r => r[0])
+            .SequenceEqual(["x", "", "z"]));
 
         var short1 = CraftedParquet.File(v2Levels: ThreeDefined, data: CraftedParquet.Ints(-1, -1), pageValues: 3, rows: 3);
         Assert.Contains("row group 0, column 'a': its pages' data held 2 values where their definition levels define 3", Refusal(short1));
@@ -159,7 +161,8 @@ public sealed class ParquetPageBoundsTests
 
 
         // a's chunk is its page's 17-byte header and 8 bytes of data: bytes 4 to 29, where b's page begins.
-        Assert.Contains("row group 0, column 'a': its pages gave fewer values than their headers and its metadata say, and reading went on after the page at byte 4 to a page header at byte 29, outside its column chunk (bytes 4 to 29)", Refusal(file));
+        Assert.Contains("row group 0, column 'a': its pages gave fewer values than their headers and its metadata say, and reading went on after the page at byte 4 to a page " +
+            "header at byte 29, outside its column chunk (bytes 4 to 29)", Refusal(file));
     }
 
     [Fact]

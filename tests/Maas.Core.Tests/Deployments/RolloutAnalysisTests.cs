@@ -44,7 +44,8 @@ public sealed class RolloutAnalysisTests
         Assert.Equal(RolloutDecision.Promote, RolloutAnalysis.Judge(d with { Step = 1 }, new VersionWindow { Version = 2, Requests = 1000 }, Start.AddHours(1)).Decision);
 
         // Paused or ended deployments are never judged.
-        Assert.Equal(RolloutDecision.Hold, RolloutAnalysis.Judge(d with { State = DeploymentState.Paused }, new VersionWindow { Version = 2, Requests = 10, Errors = 10 }, Start.AddHours(2)).Decision);
+        Assert.Equal(RolloutDecision.Hold,
+            RolloutAnalysis.Judge(d with { State = DeploymentState.Paused }, new VersionWindow { Version = 2, Requests = 10, Errors = 10 }, Start.AddHours(2)).Decision);
     }
 
     [Fact]

@@ -25,9 +25,11 @@ public sealed class ChatFileTests
     public void A_weight_other_than_1_is_refused_since_every_message_is_trained()
     {
         // OpenAI's weight 0 leaves a message out of the loss; ignored here, it trained the very answer the file excluded.
-        var zero = Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "bad", "weight": 0}, {"role": "user", "content": "again"}, {"role": "assistant", "content": "ok"}]}""");
+        var zero = Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "bad", "weight": 0}, {"role": "user", "content": "again"},""" +
+            """ {"role": "assistant", "content": "ok"}]}""");
         Assert.Contains("line 1: message 2 (assistant) has \"weight\": 0", zero, StringComparison.Ordinal);
-        Assert.Contains("\"weight\": \"heavy\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": "heavy"}]}"""), StringComparison.Ordinal);
+        Assert.Contains("\"weight\": \"heavy\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": "heavy"}]}"""),
+            StringComparison.Ordinal);
 
         // 1 is what every message gets: accepted.
         Assert.Single(Parse("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 1}]}"""));
@@ -43,7 +45,9 @@ public sealed class ChatFileTests
     [Fact]
     public void Tool_definitions_are_refused_rather_than_left_out_of_the_prompt()
     {
-        Assert.Contains("line 1: \"tools\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}]}"""), StringComparison.Ordinal);
-        Assert.Contains("line 1: \"functions\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "functions": []}"""), StringComparison.Ordinal);
+        Assert.Contains("line 1: \"tools\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "tools": [{"type":""" +
+            """ "function", "function": {"name": "f"}}]}"""), StringComparison.Ordinal);
+        Assert.Contains("line 1: \"functions\"", Refused("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "functions": []}"""),
+            StringComparison.Ordinal);
     }
 }

@@ -155,7 +155,8 @@ public sealed class JsonSchemaGrammarTests
 
     [Theory]
     [InlineData("""{"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}""", "/$defs/a/$ref", "#/$defs/a -> #/$defs/a")]
-    [InlineData("""{"$defs":{"a":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/b"}]},"b":{"type":["string"],"nullable":true,"$ref":"#/$defs/a"}},"type":"array","items":{"$ref":"#/$defs/a"}}""", "/$defs/b/$ref", "#/$defs/a -> #/$defs/b -> #/$defs/a")]
+    [InlineData("""{"$defs":{"a":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/b"}]},"b":{"type":["string"],"nullable":true,"$ref":"#/$defs/a"}},"type":"array","items":""" +
+        """{"$ref":"#/$defs/a"}}""", "/$defs/b/$ref", "#/$defs/a -> #/$defs/b -> #/$defs/a")]
     public void Left_recursion_is_refused_naming_the_cycle(string schema, string path, string cycle)
     {
         var error = Assert.Throws<LlmException>(() => JsonSchemaGrammar.FromSchema(JsonDocument.Parse(schema).RootElement, param: "tools[3].function.parameters"));
@@ -168,7 +169,8 @@ public sealed class JsonSchemaGrammarTests
     [Fact]
     public void Recursion_after_a_brace_or_bracket_is_not_left_recursion()
     {
-        var g = Compile("""{"$defs":{"l":{"anyOf":[{"type":"null"},{"type":"array","items":{"$ref":"#/$defs/l"}},{"type":"object","properties":{"n":{"$ref":"#/$defs/l"}}}]}},"$ref":"#/$defs/l"}""");
+        var g = Compile("""{"$defs":{"l":{"anyOf":[{"type":"null"},{"type":"array","items":{"$ref":"#/$defs/l"}},{"type":"object","properties":{"n":{"$ref":"#/$defs/l"}}}]}}""" +
+            ""","$ref":"#/$defs/l"}""");
         Assert.True(g.Accepts("""[[null,{"n":[]}],{}]"""));
     }
 

@@ -14,7 +14,8 @@ public sealed class TensorTests
         }
 
         Assert.False(TensorDataTypes.TryParse("FLOAT", out _));
-        Assert.Equal((1, 2, 4, 8, 0), (TensorDataType.Bool.ElementSize(), TensorDataType.BF16.ElementSize(), TensorDataType.UInt32.ElementSize(), TensorDataType.FP64.ElementSize(), TensorDataType.Bytes.ElementSize()));
+        Assert.Equal((1, 2, 4, 8, 0), (TensorDataType.Bool.ElementSize(), TensorDataType.BF16.ElementSize(), TensorDataType.UInt32.ElementSize(),
+            TensorDataType.FP64.ElementSize(), TensorDataType.Bytes.ElementSize()));
     }
 
     [Fact]

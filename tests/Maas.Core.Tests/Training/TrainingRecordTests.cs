@@ -18,7 +18,8 @@ public sealed class TrainingRecordTests
     [Fact]
     public void A_record_as_a_training_job_writes_it_gives_its_columns_trainer_and_split()
     {
-        var record = TrainingRecord.Of(With("""{"dataset": {"name": "d", "version": 1}, "label": "y", "features": ["image"], "trainer": "sgd", "split": {"validation": 0.2, "test": 0.1, "seed": 7}}"""))!;
+        var record = TrainingRecord.Of(
+            With("""{"dataset": {"name": "d", "version": 1}, "label": "y", "features": ["image"], "trainer": "sgd", "split": {"validation": 0.2, "test": 0.1, "seed": 7}}"""))!;
         Assert.Equal("y", record.Label);
         Assert.Equal(["image"], record.Features);
         Assert.Equal("image", record.ImageColumn);

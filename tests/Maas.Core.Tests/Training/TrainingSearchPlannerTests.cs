@@ -23,7 +23,8 @@ public sealed class TrainingSearchPlannerTests
     [Fact]
     public void A_random_search_is_the_same_for_the_same_seed_and_stays_in_its_ranges()
     {
-        const string Json = """{"method": "random", "trials": 20, "seed": 9, "metric": "validation_log_loss", "space": {"iterations": {"min": 5, "max": 50, "integer": true}, "learning_rate": {"min": 0.001, "max": 0.5, "scale": "log"}}}""";
+        const string Json = """{"method": "random", "trials": 20, "seed": 9, "metric": "validation_log_loss", "space": {"iterations": {"min": 5, "max": 50, "integer": true},""" +
+            """ "learning_rate": {"min": 0.001, "max": 0.5, "scale": "log"}}}""";
         var first = Plan(Json);
         var second = Plan(Json);
         Assert.Equal(first.Trials.Select(t => t["learning_rate"]), second.Trials.Select(t => t["learning_rate"]));
@@ -42,7 +43,8 @@ public sealed class TrainingSearchPlannerTests
         Assert.Contains("auc", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [2]}, "metric": "auc"}""")).Message);
         Assert.Contains("steps", Assert.Throws<ArgumentException>(() => Plan("""{"method": "grid", "space": {"iterations": {"min": 1, "max": 4}}}""")).Message);
         Assert.Contains("8 points", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [1, 2, 3, 4], "learning_rate": [0.1, 0.2]}, "trials": 5}""")).Message);
-        Assert.Contains("linear or log", Assert.Throws<ArgumentException>(() => Plan("""{"trials": 2, "space": {"learning_rate": {"min": 0.1, "max": 1, "scale": "cubic"}}}""")).Message);
+        Assert.Contains("linear or log",
+            Assert.Throws<ArgumentException>(() => Plan("""{"trials": 2, "space": {"learning_rate": {"min": 0.1, "max": 1, "scale": "cubic"}}}""")).Message);
         Assert.Contains("limit of 3", Assert.Throws<ArgumentException>(() => Plan("""{"trials": 4, "method": "random", "space": {"iterations": [1, 2]}}""", max: 3)).Message);
         Assert.Contains("not a whole number", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [10, 12.5]}}""")).Message);
         Assert.Contains("search.seed", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [1]}, "seed": "x"}""")).Message);

@@ -30,7 +30,8 @@ public sealed class AssistantOnlyLossTests(LlamaTestModels models, ITestOutputHe
 
         // Each chat: the trained tokens spell the reply and its end-of-turn marker, nothing of the question or headers.
         var template = model.ChatTemplate!;
-        var reply = LlamaChatTemplates.Apply(template, chats[0].Messages, addAssistant: false)[LlamaChatTemplates.Apply(template, chats[0].Messages.Take(1).ToList(), addAssistant: true).Length..];
+        var reply = LlamaChatTemplates.Apply(template, chats[0].Messages,
+            addAssistant: false)[LlamaChatTemplates.Apply(template, chats[0].Messages.Take(1).ToList(), addAssistant: true).Length..];
         Assert.StartsWith(FineTuneTests.Pattern, reply, StringComparison.Ordinal);
         foreach (var (tokens, assistant) in rendered)
         {
@@ -38,7 +39,8 @@ public sealed class AssistantOnlyLossTests(LlamaTestModels models, ITestOutputHe
             var trained = tokens.Where((_, i) => assistant[i]).ToArray();
             Assert.Equal(reply, model.Tokenizer.Detokenize(trained, unparseSpecial: true));
             Assert.Contains(Question, model.Tokenizer.Detokenize(tokens.Where((_, i) => !assistant[i]).ToArray(), unparseSpecial: true), StringComparison.Ordinal);
-            Assert.DoesNotContain(FineTuneTests.Pattern, model.Tokenizer.Detokenize(tokens.Where((_, i) => !assistant[i]).ToArray(), unparseSpecial: true), StringComparison.Ordinal);
+            Assert.DoesNotContain(FineTuneTests.Pattern, model.Tokenizer.Detokenize(tokens.Where((_, i) => !assistant[i]).ToArray(), unparseSpecial: true),
+                StringComparison.Ordinal);
         }
 
         // Packed: whole chats back to back, as many as fit each window, the rest of the last window padding that never trains.
@@ -67,7 +69,8 @@ public sealed class AssistantOnlyLossTests(LlamaTestModels models, ITestOutputHe
         var (assistantBefore, assistantAfter, promptBefore, promptAfter) = Train(everyPosition: false);
         output.WriteLine($"assistant-only: assistant loss {assistantBefore:F3} -> {assistantAfter:F3}, prompt loss {promptBefore:F3} -> {promptAfter:F3}");
         var control = Train(everyPosition: true);
-        output.WriteLine($"every position: assistant loss {control.AssistantBefore:F3} -> {control.AssistantAfter:F3}, prompt loss {control.PromptBefore:F3} -> {control.PromptAfter:F3}");
+        output.WriteLine($"every position: assistant loss {control.AssistantBefore:F3} -> {control.AssistantAfter:F3}, prompt loss {control.PromptBefore:F3} -> " +
+            $"{control.PromptAfter:F3}");
 
         Assert.True(assistantAfter <= 0.5 * assistantBefore, $"the replies were not learnt: {assistantBefore:F3} -> {assistantAfter:F3}");
         Assert.True(promptAfter >= 0.8 * promptBefore, $"the prompt side was learnt although it is masked: {promptBefore:F3} -> {promptAfter:F3}");

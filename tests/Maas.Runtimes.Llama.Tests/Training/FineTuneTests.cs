@@ -53,7 +53,8 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         {
             using var checkpoint = LlamaModel.Load(e.Checkpoint);
             Assert.Equal(LlamaFileType.AllF32, checkpoint.FileType);
-            Assert.True(sizes.Add(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(e.Checkpoint)))), $"epoch {e.Epoch}'s checkpoint repeats an earlier one");
+            Assert.True(sizes.Add(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(e.Checkpoint)))),
+                $"epoch {e.Epoch}'s checkpoint repeats an earlier one");
         }
 
         // The checkpoint is a loadable GGUF that keeps the base's chat template and context length.
@@ -105,7 +106,15 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
             models.GeneratedPath,
             PatternChats(8, seed: 8),
             [],
-            new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 2, TrainedLayers = 1, WorkFolder = Path.Combine(models.Folder, "finetune-last-layer") });
+            new LlamaFineTuneOptions
+            {
+                Epochs = 1,
+                LearningRate = 1e-2f,
+                Window = 256,
+                Threads = 2,
+                TrainedLayers = 1,
+                WorkFolder = Path.Combine(models.Folder, "finetune-last-layer")
+            });
 
         var layers = GgufReader.Read(models.GeneratedPath).BlockCount!.Value;
         Assert.True(layers >= 2, $"the generated model has {layers} layers; the test needs a frozen one");
@@ -113,7 +122,8 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         var after = TensorBytes(result.ModelPath);
         var last = $"blk.{layers - 1}.";
         var frozen = before.Keys.Where(n => n.StartsWith("blk.", StringComparison.Ordinal) && !n.StartsWith(last, StringComparison.Ordinal)).ToList();
-        var trained = before.Keys.Where(n => n.StartsWith(last, StringComparison.Ordinal) && n.EndsWith(".weight", StringComparison.Ordinal) && !n.Contains("norm", StringComparison.Ordinal)).ToList();
+        var trained = before.Keys.Where(
+            n => n.StartsWith(last, StringComparison.Ordinal) && n.EndsWith(".weight", StringComparison.Ordinal) && !n.Contains("norm", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(frozen);
         Assert.NotEmpty(trained);
         Assert.All(frozen, n => Assert.True(before[n].SequenceEqual(after[n]), $"{n} changed although its layer is frozen"));
@@ -227,7 +237,15 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
             models.GeneratedPath,
             chats,
             PatternChats(2, seed: 9),
-            new LlamaFineTuneOptions { Epochs = epochs, LearningRate = 1e-2f, Window = 512, ChatsPerStep = chatsPerStep, Threads = 2, WorkFolder = Path.Combine(models.Folder, folder) });
+            new LlamaFineTuneOptions
+            {
+                Epochs = epochs,
+                LearningRate = 1e-2f,
+                Window = 512,
+                ChatsPerStep = chatsPerStep,
+                Threads = 2,
+                WorkFolder = Path.Combine(models.Folder, folder)
+            });
 
         // 10 chats in steps of 3: 3 + 3 + 3 + 1, so 4 AdamW steps an epoch (counted by ggml's calls for step parameters).
         var three = Train(3, 2, "finetune-batch-3");

@@ -73,7 +73,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview?limit=0")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
 
         // JSON Lines and an IDX zip are versions 2 and 3 of the same dataset.
-        var jsonl = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("{\"x\": 1, \"label\": \"a\"}\n{\"x\": 2.5, \"label\": \"b\"}\n", "more.jsonl"))).JsonAsync(HttpStatusCode.Created);
+        var jsonl = await (await client.PostAsync($"api/v1/datasets/{name}/versions",
+            File("{\"x\": 1, \"label\": \"a\"}\n{\"x\": 2.5, \"label\": \"b\"}\n", "more.jsonl"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(2, (int)jsonl["version"]!);
         using var idx = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(IdxFiles.Zip(5, 3, 3, gzipImages: true), "mnist.zip"));
         var images = await idx.JsonAsync(HttpStatusCode.Created);
@@ -106,8 +107,10 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         }
 
         var unmarked = Encoding.Unicode.GetBytes(csv);
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(unmarked, "cities.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        Assert.Contains("line 1: the file starts with NUL bytes; it looks like UTF-16 without a byte order mark. Save it as UTF-8, or UTF-16 or UTF-32 with a byte order mark", (string?)error["message"], StringComparison.Ordinal);
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(unmarked, "cities.csv"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
+        Assert.Contains("line 1: the file starts with NUL bytes; it looks like UTF-16 without a byte order mark. Save it as UTF-8, or UTF-16 or UTF-32 with a byte order mark",
+            (string?)error["message"], StringComparison.Ordinal);
     }
 
     [Theory]
@@ -117,14 +120,17 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         var client = (await servers.GetAsync(db)).Client;
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a,b\n1,2\n3,4,5\n", "bad.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a,b\n1,2\n3,4,5\n", "bad.csv"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
         Assert.Contains("line 3", (string?)error["message"]);
-        error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("{\"a\": 1}\nnot json\n", "bad.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("{\"a\": 1}\nnot json\n", "bad.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
         Assert.Contains("line 2", (string?)error["message"]);
         await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n1\n", "data.xlsx"))).ErrorAsync(HttpStatusCode.BadRequest, "unsupported_format");
         await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n1\n", ""))).ErrorAsync(HttpStatusCode.BadRequest, "missing_filename");
         await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a,b\n", "empty.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        await (await client.PostAsync("api/v1/datasets/nope-" + Guid.NewGuid().ToString("n")[..8] + "/versions", File("a\n1\n", "a.csv"))).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+        await (await client.PostAsync("api/v1/datasets/nope-" + Guid.NewGuid().ToString("n")[..8] + "/versions", File("a\n1\n", "a.csv"))).ErrorAsync(HttpStatusCode.NotFound,
+            "dataset_not_found");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).ErrorAsync(HttpStatusCode.Conflict, "dataset_exists");
         var shown = await (await client.GetAsync($"api/v1/datasets/{name}")).JsonAsync(HttpStatusCode.OK);
         Assert.Empty(shown["versions"]!.AsArray());
@@ -141,12 +147,14 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
 
         // A chosen type is kept in the schema and used by every later read (the preview re-reads the file).
-        var zips = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:string", File("zip,n\n2134,1\n90210,2\n", "zips.csv"))).JsonAsync(HttpStatusCode.Created);
+        var zips = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:string", File("zip,n\n2134,1\n90210,2\n", "zips.csv"))).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal(["zip:string", "n:number"], zips["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
         var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("90210", (string?)preview["rows"]![1]!["zip"]);
         await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:float", File("zip\n1\n", "z.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
-        var unknown = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=postcode:string", File("zip\n1\n", "z.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var unknown = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=postcode:string", File("zip\n1\n", "z.csv"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
         Assert.Contains("postcode", (string?)unknown["message"]);
 
         // Pictures of two sizes, resized to one; the size is kept for later reads.
@@ -154,7 +162,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
             ("cats/1.png", DatasetFiles.Png(8, 8, SkiaSharp.SKColors.Orange)),
             ("dogs/1.png", DatasetFiles.Png(6, 4, SkiaSharp.SKColors.Brown)));
         await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(pictures, "pets.zip"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        var pets = await (await client.PostAsync($"api/v1/datasets/{name}/versions?image_size=4x2", MaasTestServer.Artifact(pictures, "pets.zip"))).JsonAsync(HttpStatusCode.Created);
+        var pets = await (await client.PostAsync($"api/v1/datasets/{name}/versions?image_size=4x2", MaasTestServer.Artifact(pictures, "pets.zip"))).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal("image-folder", (string?)pets["format"]);
         Assert.Equal([2, 4, 3], pets["schema"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
         var labels = pets["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "label")!;
@@ -164,7 +173,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         Assert.Equal(2, shown["rows"]![1]!["image"]!.AsArray().Count);
         Assert.Equal(3, shown["rows"]![1]!["image"]![0]![0]!.AsArray().Count);
 
-        var parquet = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.ParquetAsync([(1, "a", true, 0.5), (2, null, null, 1.5)]), "table.parquet"))).JsonAsync(HttpStatusCode.Created);
+        var parquet = await (await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(await DatasetFiles.ParquetAsync([(1, "a", true, 0.5), (2, null, null, 1.5)]), "table.parquet"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal("parquet", (string?)parquet["format"]);
         Assert.Equal(2, (int)parquet["rows"]!);
         Assert.Equal(["id:number", "name:string", "flag:boolean", "score:number"], parquet["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
@@ -176,7 +186,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
             gz.Write(Encoding.ASCII.GetBytes("x\n" + string.Concat(Enumerable.Repeat("1\n", 1 << 19))));
         }
 
-        var bomb = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(compressed.ToArray(), "bomb.csv.gz"))).ErrorAsync(HttpStatusCode.RequestEntityTooLarge, "dataset_too_large");
+        var bomb = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(compressed.ToArray(), "bomb.csv.gz"))).ErrorAsync(
+            HttpStatusCode.RequestEntityTooLarge, "dataset_too_large");
         Assert.Equal(65536, (long)bomb["limit"]!);
         Assert.Contains("Maas:Datasets:MaxDecompressedBytes", (string?)bomb["message"]);
     }
@@ -187,11 +198,13 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
     {
         var client = (await servers.GetAsync(db)).Client;
         var name = Names.Unique("ds");
-        var error = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "red\u001b[31m"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_description");
+        var error = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "red\u001b[31m"}"""))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_description");
         Assert.Contains("description has a control character (U+001B) at position 3", (string?)error["message"]);
         await (await client.GetAsync($"api/v1/datasets/{name}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
 
-        var created = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "rows\tof\r\npoints"}"""))).JsonAsync(HttpStatusCode.Created);
+        var created = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "rows\tof\r\npoints"}"""))).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal("rows\tof\r\npoints", (string?)created["description"]);
     }
 

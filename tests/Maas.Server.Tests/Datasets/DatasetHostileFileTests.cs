@@ -51,7 +51,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         using var refused = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(cut, "cut.parquet"), timeout.Token);
         await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
 
-        var read = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(whole, "whole.parquet"), timeout.Token)).JsonAsync(HttpStatusCode.Created);
+        var read = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(whole, "whole.parquet"), timeout.Token)).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal(2, (int)read["rows"]!);
     }
 
@@ -70,7 +71,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         { "a chunk starting inside the magic", CraftedParquet.File(dataPageOffset: 1), "its pages start at byte 1" },
         { "a dictionary of absurd size", CraftedParquet.File(dictionaryEntries: 2_000_000_000), "a dictionary page of 2000000000 entries for 2 values" },
         { "a header field longer than the chunk", CraftedParquet.File(headerBinary: 1_000_000_000), "runs past the end of its column chunk" },
-        { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]), "holds SNAPPY data that expands to 1000000000 bytes, but its header declares 8" },
+        { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]),
+        "holds SNAPPY data that expands to 1000000000 bytes, but its header declares 8" },
         { "an unknown page type", CraftedParquet.File(pageType: 7), "is of page type 7" },
 
         // Parquet.Net fills the rows a chunk has no values for from a pooled buffer: another read's leftovers.
@@ -78,7 +80,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
 
         // Parquet.Net expands a page into a buffer of the size its header declares: 8 bytes of data said to be 12 left the
         // third value of a required column as whatever the pooled buffer held (a 0, or another read's leftovers).
-        { "a page whose data is shorter than its declared size", CraftedParquet.File(pageValues: 3, rows: 3, uncompressed: 12), "row group 0, column 'a': the page at byte 4 says its 3 values take 12 bytes, but it holds 8 bytes of uncompressed data" },
+        { "a page whose data is shorter than its declared size", CraftedParquet.File(pageValues: 3, rows: 3, uncompressed: 12),
+        "row group 0, column 'a': the page at byte 4 says its 3 values take 12 bytes, but it holds 8 bytes of uncompressed data" },
 
         // So does compressed data that expands to less than its header declares (Brotli and LZ4 left the rest as the
         // buffer's leftovers; Gzip, Snappy and Zstd gave a short page), for every codec Parquet.Net expands.
@@ -94,10 +97,14 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         { "LZO pages", CraftedParquet.File(codec: 3), "its pages are compressed with LZO, which this server does not read" },
 
         // Column a's page says 3 values and holds 2: Parquet.Net read on into b's page and took its 7 as a's third value.
-        { "a page of fewer values than its header says", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true), "row group 0, column 'a': its pages gave fewer values than their headers and its metadata say, and reading went on after the page at byte 4 to a page header at byte 29, outside its column chunk (bytes 4 to 29)" },
-        { "a chunk said to run over the next one's page", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true, totalCompressed: 54), "row group 0, column 'a': its pages (bytes 4 to 58) overlap those of row group 0, column 'b' (bytes 29 to 58)" },
-        { "an optional page whose data holds fewer values than its levels define", CraftedParquet.File(v2Levels: [0x06, 0x01], data: CraftedParquet.Ints(1, 2), pageValues: 3, rows: 3), "row group 0, column 'a': its pages' data held 2 values where their definition levels define 3" },
-        { "pages of more values than their chunk", CraftedParquet.File(pageValues: 3, rows: 2, data: CraftedParquet.Ints(1, 2, 3)), "row group 0, column 'a': its pages hold 3 values where its metadata says 2" },
+        { "a page of fewer values than its header says", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true), "row group 0, column 'a': its pages gave fewer values " +
+            "than their headers and its metadata say, and reading went on after the page at byte 4 to a page header at byte 29, outside its column chunk (bytes 4 to 29)" },
+        { "a chunk said to run over the next one's page", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true, totalCompressed: 54),
+        "row group 0, column 'a': its pages (bytes 4 to 58) overlap those of row group 0, column 'b' (bytes 29 to 58)" },
+        { "an optional page whose data holds fewer values than its levels define", CraftedParquet.File(v2Levels: [0x06, 0x01], data: CraftedParquet.Ints(1, 2), pageValues: 3,
+        rows: 3), "row group 0, column 'a': its pages' data held 2 values where their definition levels define 3" },
+        { "pages of more values than their chunk", CraftedParquet.File(pageValues: 3, rows: 2, data: CraftedParquet.Ints(1, 2, 3)),
+        "row group 0, column 'a': its pages hold 3 values where its metadata says 2" },
     };
 
     // One column chunk of three rows whose page says its values take 12 bytes, compressed with codec; its data expands to 8.
@@ -111,7 +118,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
         using var timeout = new CancellationTokenSource(NoHang);
-        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(CraftedParquet.File(), "made.parquet"), timeout.Token)).JsonAsync(HttpStatusCode.Created);
+        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(CraftedParquet.File(), "made.parquet"), timeout.Token)).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal(2, (int)version["rows"]!);
         var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview", timeout.Token)).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([1.0, 2.0], preview["rows"]!.AsArray().Select(r => (double)r!["a"]!));
@@ -135,7 +143,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
         var file = await DatasetFiles.TwoColumnParquetAsync(first, second);
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
         Assert.Contains(expected, (string?)error["message"]);
     }
 
@@ -149,12 +158,14 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var client = server.Client;
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "rows.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "rows.jsonl"))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("line 2: a key or string cannot be read as text", (string?)error["message"]);
 
         // The predict route reads JSON Lines rows with the same parser.
         var model = Names.Unique("m");
-        await Maas.Server.Tests.TensorInference.InferenceHost.RegisterAsync(server, model, Maas.Core.Formats.Onnx.OnnxModelWriter.Identity(Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 2).ToBytes());
+        await Maas.Server.Tests.TensorInference.InferenceHost.RegisterAsync(server, model,
+            Maas.Core.Formats.Onnx.OnnxModelWriter.Identity(Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 2).ToBytes());
         using var content = new StringContent(jsonl, Encoding.UTF8, "application/jsonl");
         var predict = await (await client.PostAsync($"api/v1/models/{model}/predict", content)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         Assert.Contains("line 2: a key or string cannot be read as text", (string?)predict["message"]);

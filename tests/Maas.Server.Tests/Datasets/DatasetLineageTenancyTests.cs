@@ -36,7 +36,8 @@ public sealed class DatasetLineageTenancyTests(TrainingServer servers) : IClassF
             var named = Assert.Single(refused["used_by"]!.AsArray())!;
             Assert.Equal(($"{ownerTenant}/{mine}", 1, 1), ((string?)named["model"], (int)named["version"]!, (int)named["dataset_version"]!));
             Assert.Equal(1, (int)refused["unlisted_model_versions"]!);
-            Assert.Contains($"the lineage of {ownerTenant}/{mine} version 1, plus 1 other model version this key may not see", (string?)refused["message"], StringComparison.Ordinal);
+            Assert.Contains($"the lineage of {ownerTenant}/{mine} version 1, plus 1 other model version this key may not see", (string?)refused["message"],
+                StringComparison.Ordinal);
             Assert.DoesNotContain(secret, refused.ToJsonString(), StringComparison.Ordinal);
         }
 

@@ -32,15 +32,19 @@ public sealed class DatasetRowLimitTests
         { "multiline.csv", $"a,b\n1,\"x\n{new string('y', 70)}\"\n", "MaxFieldBytes", "line 2 (row 1): field 2 is longer", 2, 1 },
 
         // Fields each within their limit, together over the row's.
-        { "row.tsv", $"a\tb\tc\td\te\n{string.Join('\t', Enumerable.Repeat(new string('z', 60), 5))}\n", "MaxRowBytes", "line 2 (row 1): the row is longer than the limit of 256 bytes", 2, 1 },
+        { "row.tsv", $"a\tb\tc\td\te\n{string.Join('\t', Enumerable.Repeat(new string('z', 60), 5))}\n", "MaxRowBytes",
+        "line 2 (row 1): the row is longer than the limit of 256 bytes", 2, 1 },
 
         // Blank lines are no rows.
-        { "value.jsonl", $"{{\"a\": 1}}\n\n{{\"a\": \"{new string('v', 65)}\"}}\n", "MaxFieldBytes", "line 3 (row 2): the value of key 'a' is longer than the limit of 64 bytes", 3, 2 },
+        { "value.jsonl", $"{{\"a\": 1}}\n\n{{\"a\": \"{new string('v', 65)}\"}}\n", "MaxFieldBytes", "line 3 (row 2): the value of key 'a' is longer than the limit of 64 bytes",
+        3, 2 },
         { "key.jsonl", $"{{\"{new string('k', 65)}\": 1}}\n", "MaxFieldBytes", "line 1 (row 1): key 'kkkk", 1, 1 },
-        { "line.jsonl", $"{{\"a\": 1}}\n{{\"a\": \"{new string('v', 60)}\", \"b\": \"{new string('v', 60)}\", \"c\": \"{new string('v', 60)}\", \"d\": \"{new string('v', 60)}\"}}\n", "MaxRowBytes", "line 2 (row 2): the row is longer than the limit of 256 bytes", 2, 2 },
+        { "line.jsonl", $"{{\"a\": 1}}\n{{\"a\": \"{new string('v', 60)}\", \"b\": \"{new string('v', 60)}\", \"c\": \"{new string('v', 60)}\", \"d\": " +
+            $"\"{new string('v', 60)}\"}}\n", "MaxRowBytes", "line 2 (row 2): the row is longer than the limit of 256 bytes", 2, 2 },
 
         // An escaped string is measured as the text it is read as: 40 "\u00e9" are 240 bytes of JSON but 80 of text.
-        { "escaped.jsonl", $"{{\"a\": \"{string.Concat(Enumerable.Repeat("\\u00e9", 40))}\"}}\n", "MaxFieldBytes", "line 1 (row 1): the value of key 'a' is longer than the limit of 64 bytes", 1, 1 },
+        { "escaped.jsonl", $"{{\"a\": \"{string.Concat(Enumerable.Repeat("\\u00e9", 40))}\"}}\n", "MaxFieldBytes",
+        "line 1 (row 1): the value of key 'a' is longer than the limit of 64 bytes", 1, 1 },
     };
 
     [Fact]
@@ -51,7 +55,8 @@ public sealed class DatasetRowLimitTests
         foreach (var item in OverTheLimits())
         {
             var (file, text, setting, expected, line, row) = ((string)item[0], (string)item[1], (string)item[2], (string)item[3], (int)item[4], (int)item[5]);
-            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), file))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), file))).ErrorAsync(
+                HttpStatusCode.BadRequest, "invalid_dataset");
             var message = (string?)error["message"];
             Assert.True(message!.Contains(expected, StringComparison.Ordinal) && message.Contains($"(Maas:Datasets:{setting})", StringComparison.Ordinal), $"{file}: {message}");
             Assert.Equal($"Maas:Datasets:{setting}", (string?)error["setting"]);
@@ -59,7 +64,8 @@ public sealed class DatasetRowLimitTests
             Assert.Equal((line, row), ((int)error["line"]!, (int)error["row"]!));
 
             // The same file gzipped is measured as it expands.
-            var gzipped = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Gzip(text), file + ".gz"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            var gzipped = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Gzip(text), file + ".gz"))).ErrorAsync(
+                HttpStatusCode.BadRequest, "invalid_dataset");
             Assert.True(((string?)gzipped["message"])!.Contains(expected, StringComparison.Ordinal), $"{file}.gz: {gzipped["message"]}");
         }
     }
@@ -74,11 +80,13 @@ public sealed class DatasetRowLimitTests
         var field = new string('é', 32);
         var wide = string.Join(',', Enumerable.Repeat(new string('w', 63), 4)); // 4 * 63 + 3 = 255 bytes
         var csv = $"a,b,c,d\n{field},2,3,4\n{wide}x\r\n";
-        var version = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(csv), "edge.csv"))).JsonAsync(HttpStatusCode.Created);
+        var version = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(csv), "edge.csv"))).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal(2, (int)version["rows"]!);
 
         var jsonl = $"{{\"a\": \"{field}\"}}\n";
-        await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "edge.jsonl"))).JsonAsync(HttpStatusCode.Created);
+        await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "edge.jsonl"))).JsonAsync(
+            HttpStatusCode.Created);
     }
 
     // Parquet text was held only to MaxDecompressedBytes: a cell, a row's text cells together or a column name of any
@@ -86,20 +94,24 @@ public sealed class DatasetRowLimitTests
     private static TheoryData<string, string[], string?[][], string, string, int, string> ParquetOverTheLimits() => new()
     {
         // case, columns, rows (two to a row group), setting, message part, row, column
-        { "cell", ["a", "b"], [["x", "y"], ["z", "w"], ["v", new string('x', 65)]], "MaxFieldBytes", "row 3 (row group 1): the value of column 'b' is longer than the limit of 64 bytes", 3, "b" },
+        { "cell", ["a", "b"], [["x", "y"], ["z", "w"], ["v", new string('x', 65)]], "MaxFieldBytes",
+        "row 3 (row group 1): the value of column 'b' is longer than the limit of 64 bytes", 3, "b" },
 
         // Bytes, not characters: 33 'é' are 66 bytes of UTF-8.
         { "bytes", ["a"], [[new string('é', 33)]], "MaxFieldBytes", "row 1 (row group 0): the value of column 'a' is longer than the limit of 64 bytes", 1, "a" },
 
         // Cells each within their limit, together over the row's: refused at the column that takes the row over.
-        { "row", ["a", "b", "c", "d", "e"], [["1", "2", "3", "4", "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes", "row 2 (row group 0): the text of the row, through column 'e', is longer than the limit of 256 bytes", 2, "e" },
+        { "row", ["a", "b", "c", "d", "e"], [["1", "2", "3", "4", "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes",
+        "row 2 (row group 0): the text of the row, through column 'e', is longer than the limit of 256 bytes", 2, "e" },
 
         // Missing cells count for nothing; the row is the file's, not the group's.
-        { "later", ["a", "b", "c", "d", "e"], [[null, null, null, null, null], ["1", null, "3", null, "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes", "row 3 (row group 1): the text of the row, through column 'e'", 3, "e" },
+        { "later", ["a", "b", "c", "d", "e"], [[null, null, null, null, null], ["1", null, "3", null, "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes",
+        "row 3 (row group 1): the text of the row, through column 'e'", 3, "e" },
 
         // The column names are the table's header, as a CSV file's first line.
         { "name", ["a", new string('n', 65)], [["1", "2"]], "MaxFieldBytes", "column 2 (the header): its name is longer than the limit of 64 bytes", 0, new string('n', 65) },
-        { "names", [.. Enumerable.Range(0, 5).Select(i => $"{i}{new string('n', 59)}")], [["1", "2", "3", "4", "5"]], "MaxRowBytes", "column 5 (the header): the column names so far are longer than the limit of 256 bytes", 0, $"4{new string('n', 59)}" },
+        { "names", [.. Enumerable.Range(0, 5).Select(i => $"{i}{new string('n', 59)}")], [["1", "2", "3", "4", "5"]], "MaxRowBytes",
+        "column 5 (the header): the column names so far are longer than the limit of 256 bytes", 0, $"4{new string('n', 59)}" },
     };
 
     [Fact]
@@ -109,9 +121,11 @@ public sealed class DatasetRowLimitTests
         var name = await CreateAsync(server.Client);
         foreach (var item in ParquetOverTheLimits())
         {
-            var (what, columns, rows, setting, expected, row, column) = ((string)item[0], (string[])item[1], (string?[][])item[2], (string)item[3], (string)item[4], (int)item[5], (string)item[6]);
+            var (what, columns, rows, setting, expected, row, column) = ((string)item[0], (string[])item[1], (string?[][])item[2], (string)item[3], (string)item[4], (int)item[5],
+                (string)item[6]);
             var file = await DatasetFiles.TextParquetAsync(columns, 2, rows);
-            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, $"{what}.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, $"{what}.parquet"))).ErrorAsync(
+                HttpStatusCode.BadRequest, "invalid_dataset");
             var message = (string?)error["message"];
             Assert.True(message!.Contains(expected, StringComparison.Ordinal) && message.Contains($"(Maas:Datasets:{setting})", StringComparison.Ordinal), $"{what}: {message}");
             Assert.Equal($"Maas:Datasets:{setting}", (string?)error["setting"]);
@@ -144,9 +158,12 @@ public sealed class DatasetRowLimitTests
         await using (var server = await MaasTestServer.StartAsync(dataDir: data.Path))
         {
             await CreateAsync(server.Client, name);
-            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).JsonAsync(HttpStatusCode.Created);
-            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"{{\"a\": \"{value}\"}}\n"), "wide.jsonl"))).JsonAsync(HttpStatusCode.Created);
-            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).JsonAsync(HttpStatusCode.Created);
+            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).JsonAsync(
+                HttpStatusCode.Created);
+            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"{{\"a\": \"{value}\"}}\n"), "wide.jsonl"))).JsonAsync(HttpStatusCode.Created);
+            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).JsonAsync(HttpStatusCode.Created);
         }
 
         await using (var restarted = await MaasTestServer.StartAsync(dataDir: data.Path, settings: Small))
@@ -158,8 +175,10 @@ public sealed class DatasetRowLimitTests
             }
 
             // A new upload of the same file is held to the new limits.
-            await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-            await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         }
     }
 
@@ -181,21 +200,25 @@ public sealed class DatasetRowLimitTests
         await using var server = await MaasTestServer.StartAsync();
         var name = await CreateAsync(server.Client);
 
-        var jsonl = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions?schema=a:string", MaasTestServer.Artifact(Encoding.UTF8.GetBytes("{\" a \": 1, \"b\": 2}\n{\"a\": 3}\n"), "spaced.jsonl"))).JsonAsync(HttpStatusCode.Created);
+        var jsonl = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions?schema=a:string",
+            MaasTestServer.Artifact(Encoding.UTF8.GetBytes("{\" a \": 1, \"b\": 2}\n{\"a\": 3}\n"), "spaced.jsonl"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(["a", "b"], jsonl["schema"]!.AsArray().Select(c => (string?)c!["name"]));
         Assert.Equal("string", (string?)jsonl["schema"]![0]!["type"]);
         var preview = await (await server.Client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("3", (string?)preview["rows"]![1]!["a"]);
 
-        var twice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes("{\"a\": 1}\n{\"a\": 1, \"a \": 2}\n"), "twice.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var twice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(Encoding.UTF8.GetBytes("{\"a\": 1}\n{\"a\": 1, \"a \": 2}\n"), "twice.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("line 2: key 'a' appears twice", (string?)twice["message"]);
 
-        var parquet = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync(" a ", "b"), "spaced.parquet"))).JsonAsync(HttpStatusCode.Created);
+        var parquet = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync(" a ", "b"), "spaced.parquet"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(["a", "b"], parquet["schema"]!.AsArray().Select(c => (string?)c!["name"]));
         var parquetPreview = await (await server.Client.GetAsync($"api/v1/datasets/{name}/versions/2/preview")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(2.0, (double)parquetPreview["rows"]![1]!["a"]!);
 
-        var parquetTwice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync("a", "a "), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var parquetTwice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync("a", "a "), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("column name 'a' appears twice", (string?)parquetTwice["message"]);
     }
 

@@ -101,7 +101,8 @@ public sealed class DatasetUploadTests(ServerPerDb servers) : IClassFixture<Serv
                 }
 
                 var body = await resumed.Content.ReadAsStringAsync();
-                Assert.True(resumed.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
+                Assert.True(resumed.StatusCode == HttpStatusCode.Conflict &&
+                    (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
                 return false;
             },
             "the upload takes the rest of the file (it answers upload_busy until it has noticed the broken connection)");
@@ -131,7 +132,8 @@ public sealed class DatasetUploadTests(ServerPerDb servers) : IClassFixture<Serv
 
         // A type that does not convert is the caller's choice, not the bytes' fault: the session used to be dropped here,
         // so fixing the query meant uploading the whole file again.
-        var refused = await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}&schema=label:boolean", null)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var refused = await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}&schema=label:boolean", null)).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_dataset");
         Assert.Contains("column 'label'", (string?)refused["message"]);
         Assert.Equal(csv.Length, await OffsetAsync(client, name, id));
 
@@ -187,7 +189,8 @@ public sealed class DatasetUploadTests(ServerPerDb servers) : IClassFixture<Serv
         // Without an announced size the server-wide limit stops the bytes, and says which setting it is.
         var open = await SessionAsync(client, name, "open.csv");
         Assert.Equal(HttpStatusCode.NoContent, (await PatchAsync(client, name, open, 0, new ByteArrayContent(new byte[2000]))).StatusCode);
-        var over = await (await PatchAsync(client, name, open, 2000, new StreamContent(new MemoryStream(new byte[100])))).ErrorAsync(HttpStatusCode.RequestEntityTooLarge, "upload_too_large");
+        var over = await (await PatchAsync(client, name, open, 2000, new StreamContent(new MemoryStream(new byte[100])))).ErrorAsync(HttpStatusCode.RequestEntityTooLarge,
+            "upload_too_large");
         Assert.Equal(2048, (long)over["limit_bytes"]!);
         Assert.Equal(2000, await OffsetAsync(client, name, open));
 

@@ -80,7 +80,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         // The registry's default is the newest version (2); the deployment sends every call to version 1, so a "1"
         // can only come from the deployment.
         var model = await ModelAsync(client, 1, 2);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
 
         // OIP v2 REST: the body's model_version and the header, on an answer and on an error.
         using (var ok = await client.PostAsync($"v2/models/{model}/infer", Api.Json(Row)))
@@ -147,7 +148,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         var words = await client.CreateModelAsync();
         await client.UploadAsync(words, TestArtifacts.Gguf(1), "a.gguf");
         await client.UploadAsync(words, TestArtifacts.Gguf(2), "b.gguf");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{words}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{words}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
         using (var ok = await client.PostAsync("v1/chat/completions", Api.Json($$"""{"model": "{{words}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}""")))
         {
             await ok.JsonAsync(HttpStatusCode.OK);
@@ -173,7 +175,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
 
         using var writer = await KeyAsync(MaasScopes.ModelsWrite, MaasScopes.Infer);
         var model = await ModelAsync(writer, 1, 2);
-        var created = await (await writer.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "sticky": {"key": true} }""")))
+        var created = await (await writer.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "sticky": {"key": true} }""")))
             .JsonAsync(HttpStatusCode.Created);
         Assert.Equal("""{"key":true}""", created["sticky"]!.ToJsonString());
 
@@ -202,7 +205,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
 
         // Each step would pass on its first five canary requests (no dwell); paused before any call is counted.
         var plan = """{"steps": [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_error_rate": 0.5}""";
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
             .JsonAsync(HttpStatusCode.Created);
         var paused = await (await client.PostAsync($"api/v1/deployments/{model}:pause", null)).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(("paused", 0), ((string?)paused["state"], (int)paused["step"]!));
@@ -256,7 +260,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
             async () =>
             {
                 var entries = (await (await client.GetAsync("api/v1/audit?action=deployments.&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray();
-                string[] Of(string name) => entries.Where(e => ((string?)e!["target"])?.EndsWith("/" + name, StringComparison.Ordinal) == true).Select(e => (string)e!["action"]!).ToArray();
+                string[] Of(string name) => entries.Where(e => ((string?)e!["target"])?.EndsWith("/" + name, StringComparison.Ordinal) == true).Select(e => (string)e!["action"]!)
+                    .ToArray();
                 var first = Of(model);
                 var second = Of(other);
                 return new[] { "deployments.create", "deployments.pause", "deployments.resume" }.All(first.Contains)
@@ -273,7 +278,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
 
         // The same weights, but no real request answers within a microsecond: only the latency check can fail it.
         var plan = """{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.5, "max_p99_ms": 0.001}""";
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
             .JsonAsync(HttpStatusCode.Created);
         var deployment = await ReadUntilAsync(
             async () =>
@@ -302,7 +308,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var model = await ModelAsync(client, 1, 2);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
         Assert.Equal((HttpStatusCode.OK, "1"), await InferAsync(client, model));
 
         async Task<string?> StateAsync(int version) =>

@@ -73,7 +73,8 @@ public sealed class DeploymentRaceTests
 
         public Task<bool> DeleteAsync(string tenant, string name, CancellationToken cancellationToken) => inner.DeleteAsync(tenant, name, cancellationToken);
 
-        public Task<IReadOnlyList<DeploymentEvent>> HistoryAsync(string tenant, string name, int limit, CancellationToken cancellationToken) => inner.HistoryAsync(tenant, name, limit, cancellationToken);
+        public Task<IReadOnlyList<DeploymentEvent>> HistoryAsync(string tenant, string name, int limit, CancellationToken cancellationToken) =>
+            inner.HistoryAsync(tenant, name, limit, cancellationToken);
 
         public Task<long> ChangeCounterAsync(CancellationToken cancellationToken) => inner.ChangeCounterAsync(cancellationToken);
     }
@@ -127,7 +128,8 @@ public sealed class DeploymentRaceTests
         Assert.Equal(["3"], await VersionsServedAsync(client, model, 8)); // the registry's default again
 
         // Change: a deployment of version 1 is given version 3 as well, and version 3 is deleted in the same window.
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
         entered = store.Close();
         var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 3, "percent": 50}]}"""));
         await entered.WaitAsync(Ceiling); // a create or change warms its versions first: seconds on a busy host
@@ -236,7 +238,8 @@ public sealed class DeploymentRaceTests
 
         // ... when version 2 loses its traffic (its unload waits for that call) and gets it back (warmed: still loaded).
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
-        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(
+            HttpStatusCode.OK);
         var loads = host.LoadCount;
         factory.Released.Set();
         using (var answer = await held)
@@ -371,7 +374,8 @@ public sealed class DeploymentRaceTests
         store.CancelAfterNextSave(gaveUp);
         try
         {
-            await service.UpdateAsync(service.Router.Find(model)!, new DeploymentSpec([new TrafficShare(1, 50), new TrafficShare(2, 50)], null, null, null), null, "test", gaveUp.Token);
+            await service.UpdateAsync(service.Router.Find(model)!, new DeploymentSpec([new TrafficShare(1, 50), new TrafficShare(2, 50)], null, null, null), null, "test",
+                gaveUp.Token);
         }
         catch (OperationCanceledException)
         {
@@ -457,7 +461,8 @@ public sealed class DeploymentRaceTests
         await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
         await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
         (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
         factory.HoldNextRun(2);
         while (true)
         {

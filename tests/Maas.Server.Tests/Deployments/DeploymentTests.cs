@@ -86,7 +86,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var client = (await servers.GetAsync(db)).Client;
         var model = await ModelAsync(client, 1, 2);
 
-        using (var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 20}]}""")))
+        using (var r = await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 20}]}""")))
         {
             Assert.Contains("sum to 100, not 110", (string?)(await r.ErrorAsync(HttpStatusCode.BadRequest, "invalid_traffic"))["message"]);
         }
@@ -97,13 +98,15 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
             .ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 1}]}""")))
             .ErrorAsync(HttpStatusCode.BadRequest, "invalid_shadow");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 50]} }""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 50]} }""")))
             .ErrorAsync(HttpStatusCode.BadRequest, "invalid_plan");
 
         // A number past a double's range (read as infinity) was "must be a number of 0 or more"; it is out of range, and the range is given.
         foreach (var (value, says) in new[] { ("1e400", "out of range"), ("-1e400", "below that"), ("-2", "not -2") })
         {
-            using var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 100], "max_p99_ms": {{value}}} }"""));
+            using var r = await client.PostAsync("api/v1/deployments", Api.Json(
+                $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 100], "max_p99_ms": {{value}}} }"""));
             var message = (string?)(await r.ErrorAsync(HttpStatusCode.BadRequest, "invalid_plan"))["message"];
             Assert.Contains("plan.max_p99_ms", message);
             Assert.Contains("0 to 1.7976931348623157E+308", message);
@@ -117,7 +120,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         // Created under the model's name, with a Location and an ETag.
         JsonNode created;
-        using (var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}""")))
+        using (var r = await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}""")))
         {
             created = await r.JsonAsync(HttpStatusCode.Created);
             Assert.Equal($"/api/v1/deployments/{model}", r.Headers.Location?.ToString());
@@ -158,7 +162,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         Assert.Equal("paused", (string?)(await (await client.PostAsync($"api/v1/deployments/{model}:pause", null)).JsonAsync(HttpStatusCode.OK))["state"]);
         Assert.Equal("active", (string?)(await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).JsonAsync(HttpStatusCode.OK))["state"]);
-        var updated = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
+        var updated = await (await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(50, (int)updated["traffic"]![1]!["percent"]!);
         var aborted = await (await client.PostAsync($"api/v1/deployments/{model}:abort", null)).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("aborted", (string?)aborted["state"]);
@@ -254,7 +259,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var model = await ModelAsync(client, 1, 1);
-        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3} }""");
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100],""" +
+            $$""" "dwell_seconds": 3600, "min_requests": 3} }""");
         await (await client.DeleteAsync($"api/v1/models/{model}/versions/1")).ErrorAsync(HttpStatusCode.Conflict, "version_in_use");
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/1?force=true")).StatusCode);
 
@@ -280,7 +286,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         if (abortedRollout)
         {
             // An aborted rollout keeps its canary's number but gives it no traffic: the deployment is not moved onto it.
-            await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600} }""");
+            await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100],""" +
+                $$""" "dwell_seconds": 3600} }""");
             await (await client.PostAsync($"api/v1/deployments/{model}:abort", null)).JsonAsync(HttpStatusCode.OK);
         }
         else
@@ -296,7 +303,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.All(answers, a => Assert.Equal((200, "3"), (a.Status, a.Header)));
         await WaitUntilAsync(
             async () => (await (await client.GetAsync("api/v1/audit?action=deployments.delete&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
-                .Any(e => (string?)e!["actor"] == "system" && ((string?)e["target"])?.Contains($"/{model}: version 1, its stable version, was deleted with force", StringComparison.Ordinal) == true),
+                .Any(e => (string?)e!["actor"] == "system" &&
+                    ((string?)e["target"])?.Contains($"/{model}: version 1, its stable version, was deleted with force", StringComparison.Ordinal) == true),
             "the audit log shows the deployment's deletion by the system");
     }
 
@@ -404,7 +412,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var viaPredict = (string?)body["model_version"] == "2" ? 1 : 0;
         var label = $"model=\"{model}\"";
         await WaitUntilAsync(
-            async () => Placement.Sum(await client.GetStringAsync("metrics"), "maas_deployment_requests_total", label, "version=\"2\"", "kind=\"live\"", "status=\"success\"") == second + viaPredict,
+            async () => Placement.Sum(await client.GetStringAsync("metrics"), "maas_deployment_requests_total", label, "version=\"2\"", "kind=\"live\"",
+                "status=\"success\"") == second + viaPredict,
             "/metrics counts every routed call of version 2");
         var text = await client.GetStringAsync("metrics");
         Assert.Equal(n + 1, Placement.Sum(text, "maas_deployment_requests_total", label, "kind=\"live\""));
@@ -527,11 +536,13 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Contains("max_abs_error", (string?)history[0]!["reason"]);
         await WaitUntilAsync(
             async () => (await (await client.GetAsync("api/v1/audit?actor=system&action=deployments.rollback&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
-                .Any(e => ((string?)e!["target"])?.Contains("/" + model + ":", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains("max_abs_error", StringComparison.Ordinal)),
+                .Any(e => ((string?)e!["target"])?.Contains("/" + model + ":", StringComparison.Ordinal) == true &&
+                    ((string?)e["target"])!.Contains("max_abs_error", StringComparison.Ordinal)),
             "the rollback and its reason are in the audit log");
 
         // Version 3 answers exactly like version 1: each step passes after its (zero) dwell and the last promotes it.
-        await (await client.PutAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 3, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_abs_error": 0.001, "max_error_rate": 0.01} }"""))).JsonAsync(HttpStatusCode.OK);
+        await (await client.PutAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 3, "percent": 10}], "plan": {"steps":""" +
+            """ [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_abs_error": 0.001, "max_error_rate": 0.01} }"""))).JsonAsync(HttpStatusCode.OK);
         await WaitUntilAsync(
             async () =>
             {
@@ -551,8 +562,10 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         // A promoted deployment still takes a change of shadows or stickiness: its plan is not checked against its
         // one-version split again, and it stays promoted with all traffic on version 3.
-        var shadowed = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"shadow": [{"version": 1}], "sticky": {"key": true}}"""))).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(("promoted", 3, 1, true), ((string?)shadowed["state"], (int)shadowed["traffic"]![0]!["version"]!, (int)shadowed["shadow"]![0]!["version"]!, (bool)shadowed["sticky"]!["key"]!));
+        var shadowed = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"shadow": [{"version": 1}], "sticky": {"key": true}}"""))).JsonAsync(
+            HttpStatusCode.OK);
+        Assert.Equal(("promoted", 3, 1, true), ((string?)shadowed["state"], (int)shadowed["traffic"]![0]!["version"]!, (int)shadowed["shadow"]![0]!["version"]!,
+            (bool)shadowed["sticky"]!["key"]!));
         Assert.Single(shadowed["traffic"]!.AsArray());
     }
 
@@ -581,7 +594,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var failing = await InferAsync(client, model, 2);
         Assert.True(failing.Status >= 400, $"the planted version answered {failing.Status}");
 
-        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }""");
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100],""" +
+            $$""" "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }""");
         JsonNode? deployment = null;
         await WaitUntilAsync(
             async () =>
@@ -609,7 +623,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         await client.UploadAsync(model, TestArtifacts.OnnxFailingOnLiveInputs(), "reshape.onnx");
 
         // The planted version is real: it loads and answers zeros, and ONNX Runtime refuses every live input.
-        using (var zeros = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json("""{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}""")))
+        using (var zeros = await client.PostAsync($"v2/models/{model}/versions/2/infer",
+            Api.Json("""{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}""")))
         {
             await zeros.JsonAsync(HttpStatusCode.OK);
         }
@@ -619,7 +634,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         // Serving version 1, then switched to a rollout of version 2: the switch's warm-up (a row of zeros) passes.
         await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""");
-        var switched = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }"""))).JsonAsync(HttpStatusCode.OK);
+        var switched = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}],""" +
+            """ "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }"""))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(2, (int)switched["canary"]!);
         Assert.Equal("active", (string?)switched["state"]);
 
@@ -635,7 +651,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
                 return (string?)deployment["state"] == "rolled-back";
             },
             "the canary that fails at run time is rolled back");
-        Assert.All(answers, a => Assert.True(a.Status == 200 ? (a.Header, a.BodyVersion) == ("1", "1") : a.Status >= 500 && a.Header == "2", $"{a.Status} from version {a.Header}"));
+        Assert.All(answers, a => Assert.True(a.Status == 200 ? (a.Header, a.BodyVersion) == ("1", "1") : a.Status >= 500 && a.Header == "2",
+            $"{a.Status} from version {a.Header}"));
         Assert.Contains(answers, a => a.Status == 200);
         Assert.Contains(answers, a => a.Status != 200);
         Assert.Equal("""[{"version":1,"percent":100}]""", deployment!["traffic"]!.ToJsonString());

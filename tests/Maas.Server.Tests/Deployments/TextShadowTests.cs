@@ -46,10 +46,12 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
             var s = stream ? "true" : "false";
             foreach (var words in new[] { "hello there", "tell me a story" })
             {
-                calls.Add(new("v1/chat/completions", $$"""{"model": "{{target}}", "stream": {{s}}, "temperature": 0, "max_tokens": 4, "n": 2, "messages": [{"role": "user", "content": "{{words}}"}]}"""));
+                calls.Add(new("v1/chat/completions",
+                    $$"""{"model": "{{target}}", "stream": {{s}}, "temperature": 0, "max_tokens": 4, "n": 2, "messages": [{"role": "user", "content": "{{words}}"}]}"""));
             }
 
-            calls.Add(new("v1/completions", $$"""{"model": "{{target}}", "stream": {{s}}, "temperature": 0, "max_tokens": 4, "prompt": ["once upon a time", "the weather today"]}"""));
+            calls.Add(new("v1/completions",
+                $$"""{"model": "{{target}}", "stream": {{s}}, "temperature": 0, "max_tokens": 4, "prompt": ["once upon a time", "the weather today"]}"""));
         }
 
         return calls;
@@ -92,7 +94,8 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
     }
 
     private static JsonNode Metrics(JsonNode deployment, int version) =>
-        deployment["metrics"]!.AsArray().SingleOrDefault(m => (int)m!["version"]! == version) ?? new JsonObject { ["version"] = version, ["requests"] = 0, ["comparisons"] = 0, ["dropped"] = 0, ["exact_match_rate"] = 1 };
+        deployment["metrics"]!.AsArray().SingleOrDefault(m => (int)m!["version"]! == version) ??
+        new JsonObject { ["version"] = version, ["requests"] = 0, ["comparisons"] = 0, ["dropped"] = 0, ["exact_match_rate"] = 1 };
 
     private static Task<JsonNode> WaitForAsync(HttpClient client, string model, Func<JsonNode, bool> condition, string what) =>
         Conditions.ReadUntilAsync(
@@ -123,7 +126,8 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
         }
 
         Assert.True(expectedMatchesOfV2 < calls.Count, "versions 1 and 2 should differ on some call");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""")))
             .JsonAsync(HttpStatusCode.Created);
 
         // One call at a time: each live answer comes from version 1, whole, whatever the shadows say.
@@ -155,18 +159,21 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var model = await ModelAsync(client, 1, 2, 1);
-        var first = await (await client.PostAsync("api/generate", Api.Json($$$"""{"model": "{{{model}}}:1", "prompt": "hello there", "stream": false, "options": {"num_predict": 4, "temperature": 0}}""")))
+        var first = await (await client.PostAsync("api/generate",
+            Api.Json($$$"""{"model": "{{{model}}}:1", "prompt": "hello there", "stream": false, "options": {"num_predict": 4, "temperature": 0}}""")))
             .JsonAsync(HttpStatusCode.OK);
         var context = first["context"]!.ToJsonString();
         Assert.True(first["context"]!.AsArray().Count > 10, context);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""")))
             .JsonAsync(HttpStatusCode.Created);
 
         // The live answers come from version 1; each shadow gets the context's text in its own tokens, after the serving
         // engine was released, and generates from it without an error.
         foreach (var stream in new[] { "false", "true" })
         {
-            using var response = await client.PostAsync("api/generate", Api.Json($$$"""{"model": "{{{model}}}", "prompt": "and then?", "context": {{{context}}}, "stream": {{{stream}}}, "options": {"num_predict": 4, "temperature": 0}}"""));
+            using var response = await client.PostAsync("api/generate", Api.Json(
+                $$$"""{"model": "{{{model}}}", "prompt": "and then?", "context": {{{context}}}, "stream": {{{stream}}}, "options": {"num_predict": 4, "temperature": 0}}"""));
             Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
             Assert.Equal("1", response.Headers.GetValues("X-Maas-Model-Version").Single());
         }
@@ -203,7 +210,8 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
 
         // Half the calls go to the canary; each of those is also asked of version 1 and compared.
         var plan = """{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "min_exact_match": 0.99}""";
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
             .JsonAsync(HttpStatusCode.Created);
         var call = Calls(model, model)[0];
         var deployment = await Maas.Testing.Conditions.ReadUntilAsync(

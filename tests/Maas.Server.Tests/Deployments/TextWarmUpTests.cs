@@ -40,13 +40,23 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
     private static byte[] LargeGguf()
     {
         using var buffer = new MemoryStream();
-        GgufLlamaModelFactory.Write(buffer, new GgufLlamaModelOptions { EmbeddingLength = 64, BlockCount = 1, HeadCount = 2, KeyValueHeadCount = 2, FeedForwardLength = 64, ContextLength = 256, VocabularySize = 4096 });
+        GgufLlamaModelFactory.Write(buffer, new GgufLlamaModelOptions
+        {
+            EmbeddingLength = 64,
+            BlockCount = 1,
+            HeadCount = 2,
+            KeyValueHeadCount = 2,
+            FeedForwardLength = 64,
+            ContextLength = 256,
+            VocabularySize = 4096
+        });
         return buffer.ToArray();
     }
 
     private static async Task<string?> AnsweringVersionAsync(HttpClient client, string model)
     {
-        using var response = await client.PostAsync("v1/chat/completions", Api.Json($$"""{"model": "{{model}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}"""));
+        using var response = await client.PostAsync("v1/chat/completions",
+            Api.Json($$"""{"model": "{{model}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}"""));
         await response.JsonAsync(HttpStatusCode.OK);
         return response.Headers.GetValues("X-Maas-Model-Version").Single();
     }
@@ -64,7 +74,8 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
     private static async Task AssertUnchangedAfterRefusalsAsync(HttpClient client, string model, string bad)
     {
         var before = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
-        await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}", Api.Json($$"""{"traffic": [{"version": 1, "percent": 90}, {"version": {{bad}}, "percent": 10}]}""")), bad);
+        await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json($$"""{"traffic": [{"version": 1, "percent": 90}, {"version": {{bad}}, "percent": 10}]}""")), bad);
         await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}", Api.Json($$"""{"traffic": [{"version": {{bad}}, "percent": 100}]}""")), bad);
         await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}", Api.Json($$"""{"shadow": [{"version": {{bad}}}]}""")), bad);
         var after = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
@@ -89,7 +100,8 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
         Assert.Contains("could not be loaded", (string)error["message"]!, StringComparison.Ordinal);
         await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
 
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
         await AssertUnchangedAfterRefusalsAsync(client, model, "2");
     }
 
@@ -103,7 +115,8 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, small, "small.gguf");
         await client.UploadAsync(model, large, "large.gguf");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
         var evictions = (await Placement.LoadedAsync(client)).GetProperty("evictions").GetInt64();
 
         var error = await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""")), "2");

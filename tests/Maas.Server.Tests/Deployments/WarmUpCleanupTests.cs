@@ -32,8 +32,10 @@ public sealed class WarmUpCleanupTests(DeploymentServers servers) : IClassFixtur
         ModelState? StateOf(int version) => host.Status(new ModelKey(model, version))?.State;
 
         // Version 1 serves the deployment; version 3 is loaded by a call that named it.
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
-        using (var named = await client.PostAsync("v1/chat/completions", Api.Json($$"""{"model": "{{model}}/versions/3", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}""")))
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
+            HttpStatusCode.Created);
+        using (var named = await client.PostAsync("v1/chat/completions",
+            Api.Json($$"""{"model": "{{model}}/versions/3", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}""")))
         {
             await named.JsonAsync(HttpStatusCode.OK);
         }
@@ -42,7 +44,8 @@ public sealed class WarmUpCleanupTests(DeploymentServers servers) : IClassFixtur
         Assert.NotEqual(ModelState.Ready, StateOf(2));
 
         // The change warms 2 (loaded for it), then 3 (already loaded), then fails on 4.
-        var refused = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 40}, {"version": 2, "percent": 20}, {"version": 3, "percent": 20}, {"version": 4, "percent": 20}]}""")))
+        var refused = await (await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json("""{"traffic": [{"version": 1, "percent": 40}, {"version": 2, "percent": 20}, {"version": 3, "percent": 20}, {"version": 4, "percent": 20}]}""")))
             .ErrorAsync(HttpStatusCode.Conflict, "warm_up_failed");
         Assert.Contains("version 4 did not load", (string?)refused["message"], StringComparison.Ordinal);
 

@@ -24,7 +24,8 @@ public sealed partial class ErrorCodeDocsTests
 
     // new ApiException(StatusCodes.Status400BadRequest, "code", ...), RegistryException.Invalid("code", ...),
     // new RegistryException(RegistryErrorKind.X, "code", ...), TenancyException.Conflict("code", ...), ApiErrors.Result(StatusCodes.X, "code", ...)
-    [GeneratedRegex(@"(?:new ApiException\(\s*StatusCodes\.Status\d+\w*,\s*|(?:ApiErrors\.)?Result\(\s*StatusCodes\.Status\d+\w*,\s*|(?:RegistryException|TenancyException)\.\w+\(\s*|new (?:RegistryException|TenancyException)\(\s*(?:RegistryErrorKind\.\w+|\d+),\s*)""([a-z][a-z0-9_]*)""")]
+    [GeneratedRegex(@"(?:new ApiException\(\s*StatusCodes\.Status\d+\w*,\s*|(?:ApiErrors\.)?Result\(\s*StatusCodes\.Status\d+\w*,\s*" +
+        @"|(?:RegistryException|TenancyException)\.\w+\(\s*|new (?:RegistryException|TenancyException)\(\s*(?:RegistryErrorKind\.\w+|\d+),\s*)""([a-z][a-z0-9_]*)""")]
     private static partial Regex ThrownCode();
 
     [Fact]

@@ -53,7 +53,8 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
     {
         var dataset = await TrainingApiTests.DatasetAsync(client, Clusters(90), "train.csv");
         var model = Names.Unique("clusters");
-        var job = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "multiclass-classification", "label": "cls", "trainer": "lbfgs"}""");
+        var job = await TrainingApiTests.TrainAsync(client,
+            $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "multiclass-classification", "label": "cls", "trainer": "lbfgs"}""");
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         return model;
     }
@@ -131,10 +132,12 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         var server = await servers.GetAsync(Db.Sqlite);
         var (client, _) = await TenantClientAsync(server);
         using var owned = client;
-        string Line(int rows, double offset) => "x,y,note\n" + string.Concat(Enumerable.Range(0, rows).Select(i => string.Create(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1 + offset},n{i}\n")));
+        string Line(int rows, double offset) =>
+            "x,y,note\n" + string.Concat(Enumerable.Range(0, rows).Select(i => string.Create(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1 + offset},n{i}\n")));
         var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(Line(40, 0)), "line.csv");
         var model = Names.Unique("line");
-        var trained = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "features": ["x"], "trainer": "sdca"}""");
+        var trained = await TrainingApiTests.TrainAsync(client,
+            $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "features": ["x"], "trainer": "sdca"}""");
         Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
 
         // Every label 100 above the line: the errors are about 100 each, and the line explains none of the spread.
@@ -145,7 +148,8 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         Assert.InRange((double)result["rmse"]!, 90, 110);
         Assert.True((double)result["r2"]! < 0, result.ToJsonString());
 
-        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_label");
         Assert.Equal("note", (string?)text["column"]);
     }
 
@@ -158,27 +162,32 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         var model = await TrainAsync(client);
 
         var noX2 = await TrainingApiTests.DatasetAsync(client, Clusters(12, withX2: false), "nox2.csv");
-        var missing = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{noX2}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "missing_column");
+        var missing = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{noX2}}"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "missing_column");
         Assert.Equal("x2", (string?)missing["column"]);
         Assert.Contains("'x2'", (string?)missing["message"], StringComparison.Ordinal);
 
         var clean = await TrainingApiTests.DatasetAsync(client, Clusters(12), "clean.csv");
-        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}", "label": "nope"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}", "label": "nope"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_label");
         await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json("""{}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
 
         // The default tenant's private dataset does not exist for this tenant.
         var others = await TrainingApiTests.DatasetAsync(server.Client, Clusters(12), "others.csv");
-        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{others}}"}"""))).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{others}}"}"""))).ErrorAsync(HttpStatusCode.NotFound,
+            "dataset_not_found");
 
         // An ONNX model uploaded as it is has no MaaS training metadata to say which columns it takes.
         var uploaded = await client.CreateModelAsync();
         await (await client.PostAsync($"api/v1/models/{uploaded}/versions", MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx"))).JsonAsync(HttpStatusCode.Created);
-        var refused = await (await client.PostAsync($"api/v1/models/{uploaded}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "version_not_trained");
+        var refused = await (await client.PostAsync($"api/v1/models/{uploaded}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "version_not_trained");
         Assert.Contains("trained by MaaS", (string?)refused["message"], StringComparison.Ordinal);
 
         // A key that reads models but not datasets may not score one.
         using var modelsOnly = await KeyClientAsync(server, tenant, "models:read");
-        await (await modelsOnly.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await modelsOnly.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.Forbidden,
+            "insufficient_scope");
     }
 
     [Fact]
@@ -254,7 +263,8 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         // A label the dataset lacks: its columns are named, and when only the first 20 are, the message says how many more.
         var wide = string.Join(",", Enumerable.Range(0, 25).Select(i => $"c{i}"));
         var missing = await Refused($"{wide}\n{string.Join(",", Enumerable.Range(0, 25))}\n", """{"dataset": "DATASET", "label": "nope"}""", "invalid_label");
-        Assert.EndsWith("(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 and 5 more)", (string?)missing["message"], StringComparison.Ordinal);
+        Assert.EndsWith("(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 and 5 more)", (string?)missing["message"],
+            StringComparison.Ordinal);
 
         var empty = await Refused("x1,x2,cls,note\n0,0,,n\n10,0,,n\n", """{"dataset": "DATASET"}""", "dataset_too_small");
         Assert.Equal("cls", (string?)empty["column"]);

@@ -83,7 +83,8 @@ public sealed class EvaluationCancelTests
             });
         }
 
-        public override async Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken)
+        public override async Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now,
+            CancellationToken cancellationToken)
         {
             if (progress is { Stage: "scoring", Metrics: { } metrics } && (await Inner.GetAsync(id, cancellationToken))?.Kind == EvaluationSpec.Kind
                 && Interlocked.Exchange(ref _taken, 1) == 0)

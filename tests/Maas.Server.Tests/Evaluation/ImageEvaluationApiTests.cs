@@ -82,7 +82,8 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         var (model, _, _) = await TrainOneEpochAsync(client, seed: 14, "few");
 
         var (larger, _, _) = await ImageDatasets.UploadAsync(client, 20, Size + 4, seed: 15, "larger.zip");
-        var size = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{larger}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_column");
+        var size = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{larger}}"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_column");
         Assert.Equal("image", (string?)size["column"]);
         Assert.Contains("16x16", (string?)size["message"], StringComparison.Ordinal);
         Assert.Contains("12x12", (string?)size["message"], StringComparison.Ordinal);
@@ -90,7 +91,8 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         // Labels 7, 8 and 9: the version learned 0, 1 and 2, so this is not a column it can be measured on.
         var (pictures, labels) = TinyImages.Generate(20, Size, seed: 16);
         var other = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(pictures, [.. labels.Select(l => l + 7)], Size, Size), "other.zip");
-        var classes = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{other}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        var classes = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{other}}"}"""))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_label");
         Assert.Contains("0, 1, 2", (string?)classes["message"], StringComparison.Ordinal);
     }
 
@@ -102,7 +104,8 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         var (model, dataset, images) = await TrainOneEpochAsync(client, seed: 17, "shapes-opt");
 
         // Version 2 is version 1 with float16 weights: same task, classes and input, made by optimisation, not training.
-        using var optimise = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16", "gate": {"max_relative_mean_abs_diff": 1, "min_top1_agreement": 0}}"""));
+        using var optimise = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json("""{"method": "onnx-fp16", "gate": {"max_relative_mean_abs_diff": 1, "min_top1_agreement": 0}}"""));
         var optimised = await client.WaitForJobAsync((string)(await optimise.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2));
         Assert.True((string?)optimised["status"] == "succeeded", optimised.ToJsonString());
         Assert.Equal(2, (int)optimised["result"]!["version"]!);

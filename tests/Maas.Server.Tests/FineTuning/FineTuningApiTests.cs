@@ -274,7 +274,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"messages\": []}\n", "line 1", "empty"),
             (Chats(1, seed: 13).TrimEnd('\n') + " {}\n", "line 1", "after the JSON object"),
             ("", "line 1", "no examples"),
-            (Chats(1, seed: 14) + "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\ud800\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n", "line 2", "not valid Unicode"),
+            (Chats(1, seed: 14) + "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\ud800\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n", "line 2",
+            "not valid Unicode"),
         })
         {
             error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(lines)), HttpStatusCode.BadRequest, "invalid_file_format");
@@ -286,7 +287,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         using (var raw = new MultipartFormDataContent())
         {
             raw.Add(new StringContent("fine-tune"), "purpose");
-            raw.Add(new ByteArrayContent([.. Encoding.UTF8.GetBytes("{\"messages\": [{\"role\": \"user\", \"content\": \"a"), 0xFF, .. Encoding.UTF8.GetBytes("\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n")]), "file", "raw.jsonl");
+            raw.Add(new ByteArrayContent([.. Encoding.UTF8.GetBytes("{\"messages\": [{\"role\": \"user\", \"content\": \"a"), 0xFF,
+                .. Encoding.UTF8.GetBytes("\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n")]), "file", "raw.jsonl");
             error = await OpenAiErrorAsync(await client.PostAsync("v1/files", raw), HttpStatusCode.BadRequest, "invalid_file_format");
             Assert.Contains("line 1: a string is not valid Unicode", (string?)error["message"], StringComparison.Ordinal);
         }
@@ -346,7 +348,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"n_epoch\": 3}", "n_epoch"), // a misspelt name used to train the default number of epochs without a word
         })
         {
-            error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
+            error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest,
+                "invalid_hyperparameters");
             Assert.Equal($"hyperparameters.{param}", (string?)error["param"]);
         }
 
@@ -430,7 +433,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
 
         // Empty integrations and metadata, and a null top-level hyperparameters beside method's, are fine: queued, then cancelled.
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            start + "\"integrations\": [], \"metadata\": {}, \"hyperparameters\": null, \"method\": {\"type\": \"supervised\", \"supervised\": {\"hyperparameters\": {\"n_epochs\": 1}}}}")))
+            start + "\"integrations\": [], \"metadata\": {}, \"hyperparameters\": null, \"method\": {\"type\": \"supervised\", \"supervised\": " +
+                "{\"hyperparameters\": {\"n_epochs\": 1}}}}")))
             .JsonAsync(HttpStatusCode.OK);
         Assert.Equal(1, (int)job["hyperparameters"]!["n_epochs"]!);
         using (await client.PostAsync($"v1/fine_tuning/jobs/{job["id"]}/cancel", null))
@@ -449,7 +453,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         // Enough chats that 50 epochs take far longer than a cancel takes to arrive (24 trained in about 2 s on a fast machine).
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(240, seed: 10)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled", "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(HttpStatusCode.OK);
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled", "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(
+                HttpStatusCode.OK);
         var id = (string)job["id"]!;
         Assert.Equal("queued", (string?)job["status"]);
 
@@ -584,7 +589,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var client = server.Client;
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(8, seed: 41)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "ckpt", "hyperparameters": {"n_epochs": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "ckpt", "hyperparameters": {"n_epochs": 2}}"""))).JsonAsync(
+                HttpStatusCode.OK))["id"]!;
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
 
@@ -625,7 +631,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var client = server.Client;
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(7, seed: 51)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters": {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters": {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(
+                HttpStatusCode.OK))["id"]!;
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
         Assert.Equal(2, (int)ended["hyperparameters"]!["batch_size"]!);
@@ -651,7 +658,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         for (var i = 0; i < 5; i++)
         {
             var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-                $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "train_last_layers": "auto"}}"""))).JsonAsync(HttpStatusCode.OK);
+                $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto",""" +
+                $$$""" "train_last_layers": "auto"}}"""))).JsonAsync(HttpStatusCode.OK);
             Assert.Equal("fine_tuning.job", (string?)job["object"]);
             Assert.Equal("queued", (string?)job["status"]);
             Assert.Null(job["fine_tuned_model"]);
@@ -697,7 +705,11 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
 
         // The official client pages the same way (limit and after) and gets the same list.
         var listed = new List<string>();
-        await foreach (var job in new OpenAI.OpenAIClient(new ApiKeyCredential(key), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "v1/") }).GetFineTuningClient().GetJobsAsync(new FineTuningJobCollectionOptions { PageSize = 2 }))
+        await foreach (var job in new OpenAI.OpenAIClient(new ApiKeyCredential(key), new OpenAI.OpenAIClientOptions
+        {
+            Endpoint = new Uri(server.BaseAddress,
+            "v1/")
+        }).GetFineTuningClient().GetJobsAsync(new FineTuningJobCollectionOptions { PageSize = 2 }))
         {
             listed.Add(job.JobId);
             Assert.True(listed.Count < 100, "the pages never end");
@@ -730,7 +742,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var tooLong = $$"""{"messages": [{"role": "user", "content": "{{string.Join(' ', Enumerable.Repeat("word", 400))}}"}, {"role": "assistant", "content": "ok"}]}""" + "\n";
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(2, seed: 71) + tooLong))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "toolong", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "toolong", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(
+                HttpStatusCode.OK))["id"]!;
 
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "failed", ended.ToJsonString());
@@ -754,7 +767,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var client = server.Client;
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(3, seed: 81)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "validation_file": "{{{file}}}", "suffix": "same", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "validation_file": "{{{file}}}", "suffix": "same",""" +
+            $$$""" "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
 
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());

@@ -32,7 +32,16 @@ public sealed class FineTuningYieldTests : IDisposable
         GgufLlamaModelFactory.Write(basePath, FineTuningServer.BaseOptions);
         var gate = new RecordingGate(new ServingYieldGate(_activity, 0.5, _time));
         var done = 0;
-        var options = new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, ChatsPerStep = 1, Threads = 1, WorkFolder = Path.Combine(_folder.Path, "work"), Gate = gate };
+        var options = new LlamaFineTuneOptions
+        {
+            Epochs = 1,
+            LearningRate = 1e-2f,
+            Window = 256,
+            ChatsPerStep = 1,
+            Threads = 1,
+            WorkFolder = Path.Combine(_folder.Path, "work"),
+            Gate = gate
+        };
 
         // A request holds a model (a generation) while the first windows train.
         _activity.Started();
@@ -69,7 +78,16 @@ public sealed class FineTuningYieldTests : IDisposable
         GgufLlamaModelFactory.Write(basePath, FineTuningServer.BaseOptions);
         var gate = new RecordingGate(new ServingYieldGate(_activity, 0.1, _time));
         using var cancel = new CancellationTokenSource();
-        var options = new LlamaFineTuneOptions { Epochs = 3, LearningRate = 1e-2f, Window = 256, ChatsPerStep = 1, Threads = 1, WorkFolder = Path.Combine(_folder.Path, "work"), Gate = gate };
+        var options = new LlamaFineTuneOptions
+        {
+            Epochs = 3,
+            LearningRate = 1e-2f,
+            Window = 256,
+            ChatsPerStep = 1,
+            Threads = 1,
+            WorkFolder = Path.Combine(_folder.Path, "work"),
+            Gate = gate
+        };
 
         // The base's validation loss is measured before the first step: its window already waits for serving.
         _activity.Started();
@@ -148,7 +166,8 @@ public sealed class FineTuningYieldApiTests(FineTuningServer servers) : IClassFi
         form.Add(content, "file", "chats.jsonl");
         var file = (string)(await (await client.PostAsync("v1/files", form)).JsonAsync(HttpStatusCode.OK))["id"]!;
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "yield", "hyperparameters": {"n_epochs": 50, "batch_size": 1}}"""))).JsonAsync(HttpStatusCode.OK);
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "yield", "hyperparameters": {"n_epochs": 50, "batch_size": 1}}"""))).JsonAsync(
+                HttpStatusCode.OK);
         var id = (string)job["id"]!;
         await Conditions.WaitUntilAsync(
             async () => (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"] == "running",

@@ -85,7 +85,8 @@ public sealed class GrammarCompletionTests(LlmServerProcess fixture)
     [Fact]
     public async Task A_finished_forced_tool_call_with_the_end_tokens_banned_ends_with_tool_calls()
     {
-        var tools = """[{"type":"function","function":{"name":"pick","parameters":{"type":"object","properties":{"c":{"enum":["a","b"]}},"required":["c"],"additionalProperties":false}}}]""";
+        var tools = """[{"type":"function","function":{"name":"pick","parameters":{"type":"object","properties":{"c":{"enum":["a","b"]}},"required":["c"]""" +
+            ""","additionalProperties":false}}}]""";
         var json = $$"""
             {"model":"gen","temperature":1,"max_tokens":120,"seed":11,"logit_bias":{{{BanEnd}}},
              "tools":{{tools}},"tool_choice":"required","messages":[{"role":"user","content":"pick one"}]}

@@ -160,7 +160,8 @@ public sealed class HostileGgufLoadTests(ITestOutputHelper output) : IAsyncLifet
             ("experts of which none is used", [("llama.expert_count", GgufValue.From(4u)), ("llama.expert_used_count", GgufValue.From(0u))]),
             ("more experts used than there are", [("llama.expert_count", GgufValue.From(4u)), ("llama.expert_used_count", GgufValue.From(5u))]),
             ("experts used but none there", [("llama.expert_used_count", GgufValue.From(2u))]),
-            ("expert groups that do not divide the experts", [("llama.expert_count", GgufValue.From(6u)), ("llama.expert_used_count", GgufValue.From(2u)), ("llama.expert_group_count", GgufValue.From(4u)), ("llama.expert_group_used_count", GgufValue.From(1u))]),
+            ("expert groups that do not divide the experts", [("llama.expert_count", GgufValue.From(6u)), ("llama.expert_used_count", GgufValue.From(2u)),
+            ("llama.expert_group_count", GgufValue.From(4u)), ("llama.expert_group_used_count", GgufValue.From(1u))]),
         })
         {
             yield return new HostileModel($"GGUF with {what}", "model.gguf", Rewritten(good, changes));

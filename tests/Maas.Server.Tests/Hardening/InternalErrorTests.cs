@@ -58,7 +58,8 @@ public sealed class InternalErrorTests
         var body = """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""";
         foreach (var route in new[] { "/v2/models/broken-onnx/infer", "/api/v1/models/broken-onnx/predict" })
         {
-            using var response = await server.Client.PostAsync(route, new StringContent(route.EndsWith("/predict", StringComparison.Ordinal) ? """{"inputs":{"input":[[1,2,3,4]]}}""" : body, Encoding.UTF8, "application/json"));
+            using var response = await server.Client.PostAsync(route,
+                new StringContent(route.EndsWith("/predict", StringComparison.Ordinal) ? """{"inputs":{"input":[[1,2,3,4]]}}""" : body, Encoding.UTF8, "application/json"));
             var text = await response.Content.ReadAsStringAsync();
             Assert.True((int)response.StatusCode == 503, $"{route}: {(int)response.StatusCode} {text}");
             Assert.Contains("failed to load", text, StringComparison.Ordinal);

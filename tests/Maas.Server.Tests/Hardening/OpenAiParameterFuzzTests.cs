@@ -244,14 +244,16 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
 
         private static readonly string[] Tools =
         [
-            """[{"type":"function","function":{"name":"pick","parameters":{"type":"object","properties":{"c":{"enum":["a","b"]}},"required":["c"],"additionalProperties":false}}}]""",
+            """[{"type":"function","function":{"name":"pick","parameters":{"type":"object","properties":{"c":{"enum":["a","b"]}},"required":["c"],"additionalProperties":""" +
+            """false}}}]""",
             """[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g","description":"\u0000"}}]""",
             """[{"type":"function","function":{"name":"bad name"}}]""", "{}", "null",
         ];
 
         private static readonly string[] ToolChoices =
         [
-            "\"auto\"", "\"none\"", "\"required\"", """{"type":"function","function":{"name":"pick"}}""", """{"type":"function","function":{"name":"nope"}}""", "\"sometimes\"", "3",
+            "\"auto\"", "\"none\"", "\"required\"", """{"type":"function","function":{"name":"pick"}}""", """{"type":"function","function":{"name":"nope"}}""", "\"sometimes\"",
+            "3",
         ];
 
         public static FuzzCase Next(Random random, IReadOnlyList<int> endTokens)
@@ -301,7 +303,8 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
             if (Maybe(0.35))
             {
                 Add("logit_bias", Choose(
-                    ["{" + string.Join(",", endTokens.Select(t => $"\"{t}\":-100")) + "}", $"{{\"{random.Next(2048)}\":{Number(-100, -50, 0, 5, 100)}, \"{random.Next(2048)}\":100}}", "{}"],
+                    ["{" + string.Join(",", endTokens.Select(t => $"\"{t}\":-100")) + "}",
+                        $"{{\"{random.Next(2048)}\":{Number(-100, -50, 0, 5, 100)}, \"{random.Next(2048)}\":100}}", "{}"],
                     ["{\"abc\":1}", "{\"99999999\":1}", "{\"5\":101}", "{\"-1\":5}", "{\"7\":\"x\"}", "{\"5\":1e400}", "[]"]));
             }
 

@@ -5,7 +5,8 @@ using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.Hardening;
 
-/// <summary>The size caps of OpenAI requests (stop strings, prompt arrays, logit_bias entries, schema bytes, expanded grammar rules) are configurable and reported with their value.</summary>
+/// <summary>The size caps of OpenAI requests (stop strings, prompt arrays, logit_bias entries, schema bytes, expanded grammar rules) are configurable and reported with their
+/// value.</summary>
 public sealed class RequestCapTests : IAsyncLifetime
 {
     private MaasTestServer _server = null!;
@@ -35,7 +36,8 @@ public sealed class RequestCapTests : IAsyncLifetime
         { "/v1/completions", """{"model":"gen","prompt":"a","logit_bias":{"1":1,"2":1,"3":1,"4":1,"5":1}}""", "logit_bias", "at most 4" },
         {
             "/v1/chat/completions",
-            Chat("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"description\":\"" + new string('d', 3000) + "\"}}}"),
+            Chat("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"description\":\"" + new string('d', 3000) +
+            "\"}}}"),
             "response_format.json_schema.schema", "at most 2048"
         },
         {
@@ -54,7 +56,8 @@ public sealed class RequestCapTests : IAsyncLifetime
         {
             "/v1/chat/completions",
             Chat("""
-                "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"array","maxItems":50000}},"required":["a"]}}}],"tool_choice":"required"
+                "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",
+                    "properties":{"a":{"type":"array","maxItems":50000}},"required":["a"]}}}],"tool_choice":"required"
                 """),
             "tools[0].function.parameters", "8192 grammar rules"
         },

@@ -19,7 +19,8 @@ public sealed class UnicodeInputTests(LlmServerProcess fixture)
 
     [Theory]
     [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"a\ud800b"}]}""", "messages[0].content")]
-    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"hi"},{"role":"user","content":[{"type":"text","text":"\udc00"}]}]}""", "messages[1].content[0].text")]
+    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"hi"},{"role":"user","content":[{"type":"text","text":"\udc00"}]""" +
+        """}]}""", "messages[1].content[0].text")]
     [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"stop":["\udc00"],"messages":[{"role":"user","content":"hi"}]}""", "stop")]
     [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"user":"\ud83d","messages":[{"role":"user","content":"hi"}]}""", "user")]
     [InlineData("/v1/completions", """{"model":"gen","max_tokens":2,"prompt":["ok","\ude00 tail"]}""", "prompt")]
@@ -57,7 +58,8 @@ public sealed class UnicodeInputTests(LlmServerProcess fixture)
     [Fact]
     public async Task Paired_surrogates_and_nul_characters_are_ordinary_text()
     {
-        var (status, body) = await PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":2,"stop":["\u0000"],"messages":[{"role":"user","content":"smile \ud83d\ude00 and a\u0000b"}]}""");
+        var (status, body) = await PostAsync("/v1/chat/completions",
+            """{"model":"gen","max_tokens":2,"stop":["\u0000"],"messages":[{"role":"user","content":"smile \ud83d\ude00 and a\u0000b"}]}""");
         Assert.True(status == HttpStatusCode.OK, body.ToString());
         Assert.Equal("chat.completion", body.GetProperty("object").GetString());
     }

@@ -40,7 +40,8 @@ public sealed class FirstCallHintTests
     {
         // The hints are logged once the listener is up, which can be just after StartAsync returns.
         var line = await Conditions.ReadUntilAsync(
-            () => Task.FromResult(logs.Lines.Select(l => l.Message).FirstOrDefault(m => m.Contains(what, StringComparison.Ordinal) && m.Contains("Try: ", StringComparison.Ordinal))),
+            () => Task.FromResult(logs.Lines.Select(l => l.Message)
+                .FirstOrDefault(m => m.Contains(what, StringComparison.Ordinal) && m.Contains("Try: ", StringComparison.Ordinal))),
             found => found is not null,
             $"a hint about the {what} is logged");
         var hint = line!;

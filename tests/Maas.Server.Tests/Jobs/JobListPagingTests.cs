@@ -236,7 +236,16 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         // A job whose stored spec this version cannot read (another version wrote it) is listed with what is known.
         var unreadable = "train_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10));
         await server.Services.GetRequiredService<IJobQueueStore>().EnqueueAsync(
-            new QueuedJob { Id = unreadable, Kind = "training", Tenant = tenant, Spec = """{"model": "paged-model", "dataset": "an older shape"}""", CreatedBy = "test", CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow },
+            new QueuedJob
+            {
+                Id = unreadable,
+                Kind = "training",
+                Tenant = tenant,
+                Spec = """{"model": "paged-model", "dataset": "an older shape"}""",
+                CreatedBy = "test",
+                CreatedAt = DateTimeOffset.UtcNow,
+                UpdatedAt = DateTimeOffset.UtcNow
+            },
             CancellationToken.None);
         var listed = await (await client.GetAsync("api/v1/training/jobs?limit=1000")).JsonAsync(HttpStatusCode.OK);
         var shown = listed["jobs"]!.AsArray().Single(j => (string?)j!["id"] == unreadable)!;
@@ -258,7 +267,8 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         // AddAsync stores a fine-tuning job whose spec is only {"model": ...}: not a spec this version can read.
         var job = await AddAsync(server, "fine-tune", tenant, DateTimeOffset.UtcNow);
         var shown = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}")).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(("fine_tuning.job", "queued", "paged-model", null), ((string?)shown["object"], (string?)shown["status"], (string?)shown["model"], (string?)shown["training_file"]));
+        Assert.Equal(("fine_tuning.job", "queued", "paged-model", null), ((string?)shown["object"], (string?)shown["status"], (string?)shown["model"],
+            (string?)shown["training_file"]));
         var listed = await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK);
         Assert.Contains(job.Id, listed["data"]!.AsArray().Select(j => (string?)j!["id"]));
         var checkpoints = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}/checkpoints")).JsonAsync(HttpStatusCode.OK);
@@ -295,7 +305,19 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         {
             var id = hex + "abcd";
             await server.Services.GetRequiredService<IJobStore>().CreateJobAsync(
-                new Job { Id = id, Kind = kind, Status = JobStatus.Succeeded, Model = model, Version = 1, Tenant = tenant, CreatedBy = "test", CreatedAt = at, UpdatedAt = at, FinishedAt = at },
+                new Job
+                {
+                    Id = id,
+                    Kind = kind,
+                    Status = JobStatus.Succeeded,
+                    Model = model,
+                    Version = 1,
+                    Tenant = tenant,
+                    CreatedBy = "test",
+                    CreatedAt = at,
+                    UpdatedAt = at,
+                    FinishedAt = at
+                },
                 CancellationToken.None);
             return new Added(id, kind, tenant, model, JobPosition.Of(at, id));
         }

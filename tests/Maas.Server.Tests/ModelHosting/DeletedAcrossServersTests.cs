@@ -54,7 +54,8 @@ public sealed class DeletedAcrossServersTests
         Assert.Equal(HttpStatusCode.NoContent, (await first.Client.DeleteAsync($"api/v1/models/{model}?force=true")).StatusCode);
 
         await WaitUntilAsync(() => host.Models().All(m => m.Key.Name != model) && manager.StatisticsCount == 0 && manager.UnloadedModelCount == 0,
-            $"the model forgotten on the second server ({host.Models().Count(m => m.Key.Name == model)} entries, {manager.StatisticsCount} statistics, {manager.UnloadedModelCount} unloads)");
+            $"the model forgotten on the second server ({host.Models().Count(m => m.Key.Name == model)} entries, {manager.StatisticsCount} statistics, " +
+            $"{manager.UnloadedModelCount} unloads)");
     }
 
     [Theory]

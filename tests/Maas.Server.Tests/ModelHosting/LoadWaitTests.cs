@@ -40,7 +40,8 @@ public sealed class LoadWaitTests
             }
 
             // OIP v2: 503 naming the limit and its value.
-            var (status, body, _) = await client.PostJsonAsync("/v2/models/m/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(0.5f, -1f, 2f, 0.25f)), ceiling.Token);
+            var (status, body, _) = await client.PostJsonAsync("/v2/models/m/infer",
+                InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(0.5f, -1f, 2f, 0.25f)), ceiling.Token);
             Assert.True(status == HttpStatusCode.ServiceUnavailable, body.ToString());
             Assert.Equal(("load_wait_ms", 1L), (body.GetProperty("limit").GetString(), body.GetProperty("limit_value").GetInt64()));
             Assert.Contains("did not load within the load wait limit of 1 ms (Maas:Hosting:LoadWaitMs)", body.GetProperty("error").GetString(), StringComparison.Ordinal);

@@ -27,7 +27,8 @@ public sealed class LoadedModelsTests
         var (_, before) = await server.Client.GetJsonAsync("/api/v1/loaded-models");
         Assert.DoesNotContain(before.GetProperty("models").EnumerateArray(), m => m.GetProperty("model").GetString() is "tensor" or "words");
 
-        (await server.Client.PostJsonAsync("/v2/models/tensor/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(0.1f, 0.2f, 0.3f, 0.4f)))).Response.EnsureSuccessStatusCode();
+        (await server.Client.PostJsonAsync("/v2/models/tensor/infer",
+            InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(0.1f, 0.2f, 0.3f, 0.4f)))).Response.EnsureSuccessStatusCode();
         (await server.Client.PostJsonAsync("/v1/completions", """{"model":"words","prompt":"x","max_tokens":1}""")).Response.EnsureSuccessStatusCode();
 
         var (status, list) = await server.Client.GetJsonAsync("/api/v1/loaded-models");
@@ -80,7 +81,8 @@ public sealed class LoadedModelsTests
 
         var clock = new AdjustableClock();
         await using var second = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path, configure: builder => builder.Services.AddSingleton<TimeProvider>(clock));
-        (await second.Client.PostJsonAsync("/v2/models/brief/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(1f, 2f, 3f, 4f)))).Response.EnsureSuccessStatusCode();
+        (await second.Client.PostJsonAsync("/v2/models/brief/infer",
+            InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(1f, 2f, 3f, 4f)))).Response.EnsureSuccessStatusCode();
 
         // "brief" goes after its second without requests (which passes on the server's clock); "kept" loaded without
         // any request and outlives it.

@@ -42,7 +42,8 @@ public sealed class MemoryBudgetTests
 
         // Room for two of them as measured, not for three.
         var budget = measured * 5 / 2;
-        await using var server = await MaasServerProcess.StartAsync(data.Path, new Dictionary<string, string?> { ["Maas:Hosting:MemoryBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture) }, environment: Malloc);
+        await using var server = await MaasServerProcess.StartAsync(data.Path,
+            new Dictionary<string, string?> { ["Maas:Hosting:MemoryBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture) }, environment: Malloc);
         var client = server.Client;
         Assert.Equal(HttpStatusCode.OK, (await InferAsync(client, "warm")).Status);
 
@@ -104,7 +105,8 @@ public sealed class MemoryBudgetTests
         // Room for the pinned model and the load of one more (room is made for a reload's peak, about twice a loaded
         // model), so for about two of the three others loaded, not for all four.
         var budget = measured + peak + (measured / 2);
-        await using var server = await MaasServerProcess.StartAsync(data.Path, new Dictionary<string, string?> { ["Maas:Hosting:MemoryBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture) }, environment: Malloc);
+        await using var server = await MaasServerProcess.StartAsync(data.Path,
+            new Dictionary<string, string?> { ["Maas:Hosting:MemoryBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture) }, environment: Malloc);
         var client = server.Client;
         var started = await WaitForAsync(client, l => Entry(l, "p")?.GetProperty("state").GetString() == "ready", "the pinned model's load at start");
         Assert.Null(Entry(started, "a"));

@@ -189,7 +189,11 @@ public class MetricsEndpointTests
         var slow = new SlowContent(model, TimeSpan.FromMilliseconds(1500));
         slow.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
         slow.Headers.Add("X-Maas-Filename", "drained.onnx");
-        using var uploader = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = Conditions.Ceiling }) { BaseAddress = server.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        using var uploader = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = Conditions.Ceiling })
+        {
+            BaseAddress = server.BaseAddress,
+            Timeout = Timeout.InfiniteTimeSpan
+        };
         uploader.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MaasTestServer.AdminKey);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/models/drained/versions") { Content = slow };
         request.Headers.ExpectContinue = true;

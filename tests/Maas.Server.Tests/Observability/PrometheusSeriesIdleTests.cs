@@ -93,6 +93,7 @@ public sealed class PrometheusSeriesIdleTests
         // Dropped at that scrape or not, every measurement made after the series went idle is in what is rendered now:
         // 80000 alone (dropped, started again from zero) or with the first one (not dropped: it moved before the check).
         var text = exporter.Scrape();
-        Assert.True(text.Contains("maas_test_raced_total{model=\"m0\"} 80000\n", StringComparison.Ordinal) || text.Contains("maas_test_raced_total{model=\"m0\"} 80001\n", StringComparison.Ordinal), text);
+        Assert.True(text.Contains("maas_test_raced_total{model=\"m0\"} 80000\n", StringComparison.Ordinal) ||
+            text.Contains("maas_test_raced_total{model=\"m0\"} 80001\n", StringComparison.Ordinal), text);
     }
 }

@@ -240,7 +240,8 @@ public class TracingTests
             var caller = collector.NewCaller();
             using var response = await server.Client.SendAsync(Post(path, body, caller.Header));
             Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
-            var spans = await collector.WaitAsync(caller.Trace, s => s.Any(x => x.DisplayName.StartsWith("embeddings ", StringComparison.Ordinal) || x.DisplayName.StartsWith("text_completion ", StringComparison.Ordinal)));
+            var spans = await collector.WaitAsync(caller.Trace,
+                s => s.Any(x => x.DisplayName.StartsWith("embeddings ", StringComparison.Ordinal) || x.DisplayName.StartsWith("text_completion ", StringComparison.Ordinal)));
             var generation = Single(spans, "embeddings embedder");
             Assert.Equal("embeddings", generation.GetTagItem("gen_ai.operation.name"));
             Assert.True((int)generation.GetTagItem("gen_ai.usage.input_tokens")! > 0);

@@ -21,7 +21,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
     public async Task Chat_streams_ndjson_lines_and_ends_with_counts_and_timings()
     {
         // stream is left out: Ollama streams by default.
-        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", $$$"""{"model": "gen", "messages": {{{Hello}}}, "options": {"num_predict": 8, "temperature": 0}}""");
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+            $$$"""{"model": "gen", "messages": {{{Hello}}}, "options": {"num_predict": 8, "temperature": 0}}""");
         var lines = await OllamaServerFixture.ReadLinesAsync(response);
         Assert.True(lines.Count >= 3, $"expected several lines, got {lines.Count}");
         var text = new StringBuilder();
@@ -85,7 +86,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
     [Fact]
     public async Task Num_predict_bounds_the_answer_and_a_stop_string_cuts_it()
     {
-        var bounded = await fixture.PostOkAsync("/api/generate", """{"model": "gen", "prompt": "Count on.", "stream": false, "options": {"num_predict": 3, "temperature": 0.9, "seed": 1}}""");
+        var bounded = await fixture.PostOkAsync("/api/generate",
+            """{"model": "gen", "prompt": "Count on.", "stream": false, "options": {"num_predict": 3, "temperature": 0.9, "seed": 1}}""");
         var count = bounded.GetProperty("eval_count").GetInt64();
         Assert.InRange(count, 1, 3);
         if (bounded.GetProperty("done_reason").GetString() == "length")
@@ -106,7 +108,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
     [Fact]
     public async Task Generate_streams_response_pieces_and_takes_system_and_raw_prompts()
     {
-        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", """{"model": "gen", "prompt": "Why is the sky blue?", "system": "Answer briefly.", "options": {"num_predict": 6}}""");
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate",
+            """{"model": "gen", "prompt": "Why is the sky blue?", "system": "Answer briefly.", "options": {"num_predict": 6}}""");
         var lines = await OllamaServerFixture.ReadLinesAsync(response);
         Assert.All(lines[..^1], l =>
         {
@@ -137,7 +140,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
     [Fact]
     public async Task Format_json_constrains_the_answer_to_a_json_object()
     {
-        var body = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "format": "json", "stream": false, "messages": [{"role": "user", "content": "JSON please"}], "options": {"num_predict": 48, "temperature": 0.5, "seed": 3}}""");
+        var body = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "format": "json", "stream": false, "messages": [{"role": "user", "content": "JSON please"}],""" +
+            """ "options": {"num_predict": 48, "temperature": 0.5, "seed": 3}}""");
         var content = body.GetProperty("message").GetProperty("content").GetString()!;
         Assert.StartsWith("{", content.TrimStart(), StringComparison.Ordinal);
         if (body.GetProperty("done_reason").GetString() == "stop")
@@ -145,7 +149,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
             Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(content).RootElement.ValueKind);
         }
 
-        var schema = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "stream": false, "messages": [{"role": "user", "content": "a flag"}], "format": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}, "options": {"num_predict": 32, "temperature": 0}}""");
+        var schema = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "stream": false, "messages": [{"role": "user", "content": "a flag"}], "format": {"type":""" +
+            """ "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}, "options": {"num_predict": 32, "temperature": 0}}""");
         var constrained = schema.GetProperty("message").GetProperty("content").GetString()!;
         Assert.StartsWith("{", constrained.TrimStart(), StringComparison.Ordinal);
         if (schema.GetProperty("done_reason").GetString() == "stop")
@@ -206,7 +211,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         Assert.Equal(prompt.Length, whole.GetProperty("prompt_eval_count").GetInt32());
 
         // Streamed: only the last line carries it, the same ids.
-        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate",
+            body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
         var lines = await OllamaServerFixture.ReadLinesAsync(response);
         Assert.All(lines[..^1], l => Assert.False(l.TryGetProperty("context", out _)));
         Assert.Equal(answer, string.Concat(lines.Select(l => l.GetProperty("response").GetString())));
@@ -215,7 +221,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         // A stop string cut from the answer is cut from the context too.
         Assert.True(answer.Length >= 4, $"the greedy answer is too short to cut: '{answer}'");
         var stop = answer.Substring(answer.Length / 2, 2);
-        var cut = await fixture.PostOkAsync("/api/generate", body.Replace("\"repeat_penalty\": 1", $"\"repeat_penalty\": 1, \"stop\": [{JsonSerializer.Serialize(stop)}]", StringComparison.Ordinal));
+        var cut = await fixture.PostOkAsync("/api/generate",
+            body.Replace("\"repeat_penalty\": 1", $"\"repeat_penalty\": 1, \"stop\": [{JsonSerializer.Serialize(stop)}]", StringComparison.Ordinal));
         var shorter = cut.GetProperty("response").GetString()!;
         Assert.Equal(answer[..answer.IndexOf(stop, StringComparison.Ordinal)], shorter);
         var cutContext = Context(cut);
@@ -258,7 +265,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         Assert.Equal(answer, completion.GetProperty("choices")[0].GetProperty("text").GetString());
 
         // Streamed: the same answer and context.
-        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate",
+            body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
         var lines = await OllamaServerFixture.ReadLinesAsync(response);
         Assert.Equal(answer, string.Concat(lines.Select(l => l.GetProperty("response").GetString())));
         Assert.Equal(returned, Context(lines[^1]));
@@ -276,7 +284,8 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
 
         async Task<string> RefusedAsync(string context, string extra = "")
         {
-            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", $$$"""{"model": "gen:stable", "prompt": "Hi", "context": {{{context}}}{{{extra}}}, "options": {"num_predict": 2}}""");
+            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate",
+                $$$"""{"model": "gen:stable", "prompt": "Hi", "context": {{{context}}}{{{extra}}}, "options": {"num_predict": 2}}""");
             return await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
         }
 

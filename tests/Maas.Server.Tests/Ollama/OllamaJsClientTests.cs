@@ -33,7 +33,8 @@ public sealed class OllamaJsClientTests(OllamaServerFixture fixture)
         }
         out.stream = { content, parts, done: last.done, eval_count: last.eval_count };
         const generated = await ollama.generate({ model: 'gen', prompt: 'Hello', options: { num_predict: 3 } });
-        out.generate = { response: generated.response, done: generated.done, done_reason: generated.done_reason, eval_count: generated.eval_count, prompt_eval_count: generated.prompt_eval_count, context: generated.context };
+        out.generate = { response: generated.response, done: generated.done, done_reason: generated.done_reason, eval_count: generated.eval_count,
+        prompt_eval_count: generated.prompt_eval_count, context: generated.context };
         const followed = await ollama.generate({ model: 'gen', prompt: 'More', context: generated.context, options: { num_predict: 3 } });
         out.followed = { prompt_eval_count: followed.prompt_eval_count, context: followed.context };
         out.embed = (await ollama.embed({ model: 'gen', input: ['one', 'two'] })).embeddings.map(e => e.length);
@@ -53,7 +54,8 @@ public sealed class OllamaJsClientTests(OllamaServerFixture fixture)
     {
         using var folder = new TempDirectory("maas-ollama-js");
         await File.WriteAllTextAsync(Path.Combine(folder.Path, "package.json"), """{"name": "maas-ollama-js-test", "private": true, "type": "module"}""");
-        var install = await RunAsync(folder.Path, "npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", $"ollama@{ClientVersion}"], TimeSpan.FromMinutes(5));
+        var install = await RunAsync(folder.Path, "npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", $"ollama@{ClientVersion}"],
+            TimeSpan.FromMinutes(5));
         Assert.True(install.ExitCode == 0, $"npm install ollama@{ClientVersion}: exit {install.ExitCode}\n{install.Output}\n{install.Error}");
         await File.WriteAllTextAsync(Path.Combine(folder.Path, "drive.mjs"), Script);
 

@@ -24,7 +24,8 @@ public sealed class OllamaKeepAliveTests(OllamaServerFixture fixture)
         await WaitUnloadedAsync("gen", 1, "keep_alive 0 on /api/generate");
 
         // A streamed chat with "0s" loads it again for its answer, then lets it go the same way.
-        using (var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", """{"model": "gen:1", "keep_alive": "0s", "messages": [{"role": "user", "content": "Hi"}], "options": {"num_predict": 3}}"""))
+        using (var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+            """{"model": "gen:1", "keep_alive": "0s", "messages": [{"role": "user", "content": "Hi"}], "options": {"num_predict": 3}}"""))
         {
             var lines = await OllamaServerFixture.ReadLinesAsync(response);
             Assert.True(lines[^1].GetProperty("done").GetBoolean());

@@ -18,7 +18,8 @@ public sealed class OllamaLogprobsTests(OllamaServerFixture fixture)
     [Fact]
     public async Task Generate_returns_a_logprob_per_token_with_its_top_alternatives()
     {
-        var body = await fixture.PostOkAsync("/api/generate", $$$"""{"model": "gen", "prompt": "Tell me more.", "stream": false, "logprobs": true, "top_logprobs": 3, {{{Greedy}}}}""");
+        var body = await fixture.PostOkAsync("/api/generate",
+            $$$"""{"model": "gen", "prompt": "Tell me more.", "stream": false, "logprobs": true, "top_logprobs": 3, {{{Greedy}}}}""");
         var text = body.GetProperty("response").GetString()!;
         var entries = body.GetProperty("logprobs").EnumerateArray().ToList();
         Assert.NotEmpty(entries);
@@ -45,7 +46,8 @@ public sealed class OllamaLogprobsTests(OllamaServerFixture fixture)
     public async Task A_streamed_chat_carries_each_pieces_logprobs_and_they_match_v1()
     {
         const string Messages = """[{"role": "user", "content": "Say something."}]""";
-        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", $$$"""{"model": "gen", "messages": {{{Messages}}}, "logprobs": true, {{{Greedy}}}}""");
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+            $$$"""{"model": "gen", "messages": {{{Messages}}}, "logprobs": true, {{{Greedy}}}}""");
         var lines = await OllamaServerFixture.ReadLinesAsync(response);
         var entries = new List<JsonElement>();
         foreach (var line in lines[..^1])
@@ -63,7 +65,8 @@ public sealed class OllamaLogprobsTests(OllamaServerFixture fixture)
         Assert.NotEmpty(entries);
 
         // The same conversation through /v1 scores the same tokens the same.
-        var v1 = JsonDocument.Parse(await (await fixture.Host.Admin.PostAsync("/v1/chat/completions", Api.Json($$$"""{"model": "gen", "messages": {{{Messages}}}, "max_tokens": 6, "temperature": 0, "logprobs": true}""")))
+        var v1 = JsonDocument.Parse(await (await fixture.Host.Admin.PostAsync("/v1/chat/completions",
+            Api.Json($$$"""{"model": "gen", "messages": {{{Messages}}}, "max_tokens": 6, "temperature": 0, "logprobs": true}""")))
             .Content.ReadAsStringAsync()).RootElement;
         var expected = v1.GetProperty("choices")[0].GetProperty("logprobs").GetProperty("content").EnumerateArray().ToList();
         Assert.Equal(expected.Select(e => e.GetProperty("token").GetString()), entries.Select(e => e.GetProperty("token").GetString()));
@@ -82,7 +85,8 @@ public sealed class OllamaLogprobsTests(OllamaServerFixture fixture)
 
         foreach (var value in new[] { "21", "-1", "2.5", "\"3\"" })
         {
-            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", $$$"""{"model": "gen", "messages": [], "logprobs": true, "top_logprobs": {{{value}}}}""");
+            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+                $$$"""{"model": "gen", "messages": [], "logprobs": true, "top_logprobs": {{{value}}}}""");
             Assert.Equal("top_logprobs must be between 0 and 20", await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.BadRequest));
         }
     }
@@ -96,7 +100,8 @@ public sealed class OllamaLogprobsTests(OllamaServerFixture fixture)
         var second = (await fixture.PostOkAsync("/api/chat", request)).GetProperty("prompt_eval_count").GetInt32();
 
         // The same prompt again comes from the prefix cache (/v1 says how much of it), and Ollama still counts all of it.
-        var v1 = JsonDocument.Parse(await (await fixture.Host.Admin.PostAsync("/v1/chat/completions", Api.Json($$$"""{"model": "gen", "messages": {{{Messages}}}, "max_tokens": 2}""")))
+        var v1 = JsonDocument.Parse(await (await fixture.Host.Admin.PostAsync("/v1/chat/completions",
+            Api.Json($$$"""{"model": "gen", "messages": {{{Messages}}}, "max_tokens": 2}""")))
             .Content.ReadAsStringAsync()).RootElement.GetProperty("usage");
         Assert.True(v1.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32() > 0, $"the prompt was not served from the cache: {v1}");
         Assert.Equal(v1.GetProperty("prompt_tokens").GetInt32(), first);

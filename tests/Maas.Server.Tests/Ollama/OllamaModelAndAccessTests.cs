@@ -38,7 +38,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
     [InlineData("Not A Name")]
     public async Task An_unknown_model_or_tag_is_404_in_ollamas_shape(string model)
     {
-        foreach (var (path, body) in new[] { ("/api/chat", ChatFor(model)), ("/api/generate", $$"""{"model": "{{model}}", "prompt": "x"}"""), ("/api/embed", $$"""{"model": "{{model}}", "input": "x"}"""), ("/api/show", $$"""{"model": "{{model}}"}""") })
+        foreach (var (path, body) in new[] { ("/api/chat", ChatFor(model)), ("/api/generate", $$"""{"model": "{{model}}", "prompt": "x"}"""), ("/api/embed",
+            $$"""{"model": "{{model}}", "input": "x"}"""), ("/api/show", $$"""{"model": "{{model}}"}""") })
         {
             using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, path, body);
             var message = await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.NotFound);
@@ -49,7 +50,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
     [Fact]
     public async Task A_version_tag_the_model_lacks_is_named_as_sent_on_every_route()
     {
-        foreach (var (path, body) in new[] { ("/api/chat", ChatFor("gen:9")), ("/api/generate", """{"model": "gen:9", "prompt": "x"}"""), ("/api/embed", """{"model": "gen:9", "input": "x"}"""), ("/api/embeddings", """{"model": "gen:9", "prompt": "x"}"""), ("/api/show", """{"model": "gen:9"}""") })
+        foreach (var (path, body) in new[] { ("/api/chat", ChatFor("gen:9")), ("/api/generate", """{"model": "gen:9", "prompt": "x"}"""), ("/api/embed",
+            """{"model": "gen:9", "input": "x"}"""), ("/api/embeddings", """{"model": "gen:9", "prompt": "x"}"""), ("/api/show", """{"model": "gen:9"}""") })
         {
             using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, path, body);
             var message = await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.NotFound);
@@ -86,7 +88,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
     [Fact]
     public async Task Unknown_options_are_ignored_as_ollama_ignores_them()
     {
-        var body = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "stream": false, "keep_alive": "5m", "messages": [{"role": "user", "content": "x"}], "options": {"num_ctx": 8192, "num_gpu": 1, "use_mmap": true, "made_up": "x", "repeat_last_n": -1, "top_k": 40.0, "num_predict": 2}}""");
+        var body = await fixture.PostOkAsync("/api/chat", """{"model": "gen", "stream": false, "keep_alive": "5m", "messages": [{"role": "user", "content": "x"}], "options":""" +
+            """ {"num_ctx": 8192, "num_gpu": 1, "use_mmap": true, "made_up": "x", "repeat_last_n": -1, "top_k": 40.0, "num_predict": 2}}""");
         Assert.True(body.GetProperty("done").GetBoolean());
     }
 
@@ -95,7 +98,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
     {
         const string Body = """
             {"model": "gen", "stream": %S, "options": {"num_predict": 4},
-             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city", "parameters": {"type": "object",
+             "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
              "messages": [
                {"role": "user", "content": "Weather in Paris?"},
                {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
@@ -109,7 +113,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
         Assert.True(lines[^1].GetProperty("done").GetBoolean());
 
         // A tool call without a function name is refused where it is.
-        using var bad = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", """{"model": "gen", "messages": [{"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}]}""");
+        using var bad = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+            """{"model": "gen", "messages": [{"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}]}""");
         Assert.Contains("messages[0].tool_calls[0]", await OllamaServerFixture.ErrorAsync(bad, HttpStatusCode.BadRequest), StringComparison.Ordinal);
     }
 
@@ -119,8 +124,10 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
         // The random model calls a tool only when made to: a format in the shape the tool instructions ask for.
         const string Body = """
             {"model": "gen", "stream": %S, "options": {"num_predict": 160, "temperature": 0},
-             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
-             "format": {"type": "object", "additionalProperties": false, "required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+             "required": ["city"]}}}],
+             "format": {"type": "object", "additionalProperties": false, "required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1, "maxItems": 1,
+             "items": {
                "type": "object", "additionalProperties": false, "required": ["name", "arguments"], "properties": {"name": {"enum": ["get_weather"]},
                "arguments": {"type": "object", "additionalProperties": false, "required": ["city"], "properties": {"city": {"type": "string", "maxLength": 4}}}}}}}},
              "messages": [{"role": "user", "content": "Weather in Paris?"}]}
@@ -163,7 +170,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
         Assert.Contains("512", message, StringComparison.Ordinal);
 
         // num_predict past the context is refused with the numbers, as max_tokens on /v1.
-        using var tooMany = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", """{"model": "gen", "messages": [{"role": "user", "content": "x"}], "options": {"num_predict": 3000}}""");
+        using var tooMany = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat",
+            """{"model": "gen", "messages": [{"role": "user", "content": "x"}], "options": {"num_predict": 3000}}""");
         var refusal = await OllamaServerFixture.ErrorAsync(tooMany, HttpStatusCode.BadRequest);
         Assert.Contains("3000", refusal, StringComparison.Ordinal);
         Assert.Contains("512", refusal, StringComparison.Ordinal);

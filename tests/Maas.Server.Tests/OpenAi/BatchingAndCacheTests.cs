@@ -17,7 +17,8 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
         using var first = await StartLongStreamAsync();
         var before = await fixture.EngineStatisticsAsync(LlmServerFixture.LongModel);
         const int tokens = 40;
-        var second = await fixture.PostOkAsync("/v1/completions", $$"""{"model":"{{LlmServerFixture.LongModel}}","prompt":"a second request","max_tokens":{{tokens}},"ignore_eos":true}""");
+        var second = await fixture.PostOkAsync("/v1/completions",
+            $$"""{"model":"{{LlmServerFixture.LongModel}}","prompt":"a second request","max_tokens":{{tokens}},"ignore_eos":true}""");
         var after = await fixture.EngineStatisticsAsync(LlmServerFixture.LongModel);
 
         Assert.Equal(tokens, second.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
@@ -40,7 +41,8 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
-            Content = new StringContent($$"""{"model":"{{LlmServerFixture.LongModel}}","prompt":"go on and on","max_tokens":4000,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"model":"{{LlmServerFixture.LongModel}}","prompt":"go on and on","max_tokens":4000,"ignore_eos":true,"stream":true}""",
+            Encoding.UTF8, "application/json"),
         };
         var response = await fixture.Server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -90,7 +92,8 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
         var prefix = $"{Guid.NewGuid():N} " + string.Concat(Enumerable.Range(0, 30).Select(i => $"fact {i} holds. "));
         var running = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
-            Content = new StringContent(JsonSerializer.Serialize(new { model = "gen", prompt = prefix + "alpha", max_tokens = 120, ignore_eos = true, stream = true }), Encoding.UTF8, "application/json"),
+            Content = new StringContent(JsonSerializer.Serialize(new { model = "gen", prompt = prefix + "alpha", max_tokens = 120, ignore_eos = true, stream = true }),
+            Encoding.UTF8, "application/json"),
         };
         using var response = await fixture.Server.Client.SendAsync(running, HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -130,7 +133,8 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
         using var cancel = new CancellationTokenSource();
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
-            Content = new StringContent($$"""{"model":"gen-long","prompt":"go on forever","max_tokens":{{tokens}},"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"model":"gen-long","prompt":"go on forever","max_tokens":{{tokens}},"ignore_eos":true,"stream":true}""", Encoding.UTF8,
+            "application/json"),
         };
         using (var response = await fixture.Server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token))
         {

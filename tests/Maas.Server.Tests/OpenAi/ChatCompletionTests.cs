@@ -70,7 +70,8 @@ public sealed class ChatCompletionTests(LlmServerFixture fixture)
 
         Assert.True(updates >= 2, $"expected the answer in several chunks, got {updates}");
         var metrics = await fixture.Server.Client.GetStringAsync("/metrics");
-        foreach (var name in new[] { "maas_llm_time_to_first_token", "maas_llm_inter_token_latency", "maas_llm_generated_tokens", "maas_llm_kv_cache_fill", "maas_llm_running_sequences" })
+        foreach (var name in new[] { "maas_llm_time_to_first_token", "maas_llm_inter_token_latency", "maas_llm_generated_tokens", "maas_llm_kv_cache_fill",
+            "maas_llm_running_sequences" })
         {
             Assert.Contains(name, metrics, StringComparison.Ordinal);
         }

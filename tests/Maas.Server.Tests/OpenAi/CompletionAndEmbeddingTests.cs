@@ -92,7 +92,8 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         if (!stream)
         {
             var body = await fixture.PostOkAsync("/v1/completions", json);
-            choices = [.. body.GetProperty("choices").EnumerateArray().Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
+            choices = [.. body.GetProperty("choices").EnumerateArray()
+                .Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
             var usage = body.GetProperty("usage");
             Assert.Equal(0, usage.GetProperty("completion_tokens").GetInt32());
             Assert.True(usage.GetProperty("prompt_tokens").GetInt32() >= 2);
@@ -103,7 +104,8 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
             using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var events = await LlmServerFixture.ReadEventsAsync(response);
-            choices = [.. events.Select(e => e.GetProperty("choices")[0]).Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
+            choices = [.. events.Select(e => e.GetProperty("choices")[0])
+                .Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
         }
 
         Assert.Equal([0, 1, 2, 3], choices.Select(c => c.Index).Order());
@@ -189,7 +191,8 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
     [Fact]
     public async Task Cached_tokens_of_several_prompts_count_every_prompt()
     {
-        const string Body = """{"model":"gen","prompt":["the first prompt of this pair, long enough","and the second prompt, which is a little longer than the first"],"max_tokens":1}""";
+        const string Body = """{"model":"gen","prompt":["the first prompt of this pair, long enough","and the second prompt, which is a little longer than the first"]""" +
+            ""","max_tokens":1}""";
         await fixture.PostOkAsync("/v1/completions", Body);
         // The same prompts again come back whole from the prefix cache: all of both, not just the longer one.
         var usage = (await fixture.PostOkAsync("/v1/completions", Body)).GetProperty("usage");

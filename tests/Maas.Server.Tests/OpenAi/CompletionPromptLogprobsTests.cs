@@ -31,7 +31,8 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
         for (var k = 1; k < Prompt.Length; k++)
         {
             var generated = Logprobs(await fixture.PostOkAsync("/v1/completions",
-                $$$"""{"model":"gen","prompt":[{{{string.Join(",", Prompt[..k])}}}],"max_tokens":1,"temperature":0,"ignore_eos":true,"logprobs":0,"logit_bias":{"{{{Prompt[k]}}}":100}}"""));
+                $$$"""{"model":"gen","prompt":[{{{string.Join(",", Prompt[..k])}}}],"max_tokens":1,"temperature":0,"ignore_eos":true,"logprobs":""" +
+                $$$"""0,"logit_bias":{"{{{Prompt[k]}}}":100}}"""));
             Assert.Equal(generated.GetProperty("tokens")[0].GetString(), scored.GetProperty("tokens")[k].GetString());
             Assert.Equal(generated.GetProperty("token_logprobs")[0].GetSingle(), values[k].GetSingle(), 0.02);
         }
@@ -128,7 +129,8 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
         foreach (var maxTokens in new[] { 0, 2 })
         {
             using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(
-                $$"""{"model":"gen","prompt":[{{ids}}],"n":3,"max_tokens":{{maxTokens}},"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8, "application/json"));
+                $$"""{"model":"gen","prompt":[{{ids}}],"n":3,"max_tokens":{{maxTokens}},"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8,
+                    "application/json"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var byChoice = (await LlmServerFixture.ReadEventsAsync(response))
                 .Select(e => e.GetProperty("choices")[0])
@@ -150,7 +152,8 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
         // tokens wait for its logprobs.
         int[] longPrompt = [1, .. Enumerable.Range(0, 150).Select(i => 900 + (i * 7 % 50))];
         using (var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(
-            $$"""{"model":"gen","prompt":[{{string.Join(",", longPrompt)}}],"n":2,"max_tokens":3,"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8, "application/json")))
+            $$"""{"model":"gen","prompt":[{{string.Join(",", longPrompt)}}],"n":2,"max_tokens":3,"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8,
+                "application/json")))
         {
             var byChoice = (await LlmServerFixture.ReadEventsAsync(response))
                 .Select(e => e.GetProperty("choices")[0])
@@ -187,7 +190,8 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
             Assert.All(logprobs.GetProperty("token_logprobs").EnumerateArray().Skip(1), l => Assert.Equal(JsonValueKind.Number, l.ValueKind));
             Assert.Equal(0, body.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
             // What it generates after scoring is what the plain request generated.
-            Assert.Equal(plain.GetProperty("choices")[0].GetProperty("text").GetString(), body.GetProperty("choices")[0].GetProperty("text").GetString()![^plain.GetProperty("choices")[0].GetProperty("text").GetString()!.Length..]);
+            Assert.Equal(plain.GetProperty("choices")[0].GetProperty("text").GetString(),
+                body.GetProperty("choices")[0].GetProperty("text").GetString()![^plain.GetProperty("choices")[0].GetProperty("text").GetString()!.Length..]);
         }
 
         Assert.Equal(Logprobs(first).GetProperty("token_logprobs").ToString(), Logprobs(second).GetProperty("token_logprobs").ToString());

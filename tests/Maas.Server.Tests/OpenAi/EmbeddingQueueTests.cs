@@ -70,7 +70,8 @@ public sealed class EmbeddingQueueTests
             Assert.NotNull(timedOut.Headers.RetryAfter);
             var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
             Assert.Equal("queue_timeout", error.GetProperty("code").GetString());
-            Assert.Contains($"({TimeoutMs} ms: the model's embedding_queue_timeout_ms, else Maas:Llm:EmbeddingQueueTimeoutMs)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Contains($"({TimeoutMs} ms: the model's embedding_queue_timeout_ms, else Maas:Llm:EmbeddingQueueTimeoutMs)", error.GetProperty("message").GetString(),
+                StringComparison.Ordinal);
             // A lower bound only (a timer may round a little): the refusal came from the timeout, not at once.
             Assert.True(waited >= TimeSpan.FromMilliseconds(TimeoutMs * 0.9), $"answered after {waited.TotalMilliseconds:0} ms, before the timeout");
             await WaitForLineAsync(server, waiting: 0);

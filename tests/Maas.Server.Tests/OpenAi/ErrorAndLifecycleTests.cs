@@ -136,16 +136,21 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":"x"},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant"},{"role":"user","content":"y"}]}""", "messages[1].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":null},{"role":"user","content":"y"}]}""",
+        "messages[1].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"z","tool_calls":{}},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"z","tool_calls":{}},{"role":"user","content":"y"}]}""",
+        "messages[1].tool_calls")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[5]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls[0]")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"d"}]}]}""", "messages[1].tool_calls[1].function")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]}""", "messages[1].tool_calls[0].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":""" +
+        """{"name":"f","arguments":"{}"}},{"id":"d"}]}]}""", "messages[1].tool_calls[1].function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]}""",
+        "messages[1].tool_calls[0].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text"}]}]}""", "messages[0].content[1].text")]
     [InlineData("""{"model":"gen","response_format":{},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
-    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true}},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema.schema")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true}},"messages":[{"role":"user","content":"x"}]}""",
+        "response_format.json_schema.schema")]
     [InlineData("""{"model":"gen","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","stream":false,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
@@ -183,7 +188,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     public async Task Harmless_hints_are_accepted_and_ignored_and_null_refused_fields_are_served()
     {
         var body = await fixture.PostOkAsync("/v1/chat/completions",
-            """{"model":"gen","max_tokens":2,"user":"u1","store":true,"metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"p","safety_identifier":"s","prediction":null,"web_search_options":null,"reasoning_effort":null,"messages":[{"role":"user","content":"x"}]}""");
+            """{"model":"gen","max_tokens":2,"user":"u1","store":true,"metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"p","safety_identifier":"s","prediction":""" +
+            """null,"web_search_options":null,"reasoning_effort":null,"messages":[{"role":"user","content":"x"}]}""");
         Assert.Equal("chat.completion", body.GetProperty("object").GetString());
         body = await fixture.PostOkAsync("/v1/completions", """{"model":"gen","max_tokens":2,"user":"u1","top_logprobs":null,"prompt":"x"}""");
         Assert.Equal("text_completion", body.GetProperty("object").GetString());
@@ -219,7 +225,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [Fact]
     public async Task A_user_message_with_no_parts_is_refused_naming_it_but_an_empty_string_is_served()
     {
-        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":[]}]}""");
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions",
+            """{"model":"gen","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":[]}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         var error = Error(body);
         Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
@@ -230,7 +237,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         // all "" say the same, and are served the same.
         var (emptyStatus, emptyBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":""}]}""");
         Assert.True(emptyStatus == HttpStatusCode.OK, $"{(int)emptyStatus}: {emptyBody}");
-        var (partsStatus, partsBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":""}]}]}""");
+        var (partsStatus, partsBody) = await fixture.PostAsync("/v1/chat/completions",
+            """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":""}]}]}""");
         Assert.True(partsStatus == HttpStatusCode.OK, $"{(int)partsStatus}: {partsBody}");
     }
 
@@ -291,7 +299,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         OpenAIModel one = await models.GetModelAsync("tiny:prod");
         Assert.Equal("tiny:prod", one.Id);
 
-        ChatCompletion viaAlias = await fixture.OpenAi.GetChatClient("tiny:prod").CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 2 });
+        ChatCompletion viaAlias = await fixture.OpenAi.GetChatClient("tiny:prod")
+            .CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 2 });
         Assert.Equal("tiny:prod", viaAlias.Model);
         var (status, _) = await fixture.PostAsync("/v1/models/none-such", "{}");
         Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
@@ -330,7 +339,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [Fact]
     public async Task Stream_options_that_is_not_an_object_is_400()
     {
-        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","stream":true,"stream_options":true,"max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions",
+            """{"model":"gen","stream":true,"stream_options":true,"max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
         Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
         Assert.Equal("stream_options", Error(body).GetProperty("param").GetString());
     }

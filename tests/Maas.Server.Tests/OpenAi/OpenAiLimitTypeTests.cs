@@ -92,7 +92,8 @@ public sealed class OpenAiLimitTypeTests
         Assert.Equal((429, "requests", 4), (status, (string?)error["type"], (int?)error["limit"]));
 
         // A registry refusal of the caller's input keeps its details as well.
-        var invalid = new Maas.Core.Registry.RegistryException(Maas.Core.Registry.RegistryErrorKind.Invalid, "invalid_name", "bad name", new Dictionary<string, object?> { ["max_length"] = 64 });
+        var invalid = new Maas.Core.Registry.RegistryException(Maas.Core.Registry.RegistryErrorKind.Invalid, "invalid_name", "bad name",
+            new Dictionary<string, object?> { ["max_length"] = 64 });
         (status, error, _) = await FilteredAsync(invalid);
         Assert.Equal((400, "invalid_request_error", 64), (status, (string?)error["type"], (int?)error["max_length"]));
     }

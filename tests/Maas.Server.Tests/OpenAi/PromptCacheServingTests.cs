@@ -101,7 +101,8 @@ public sealed class PromptCacheServingTests
         await ChatAsync(server, chats: Chats, turns: 1); // four chats over two slots: two saves
 
         // Once idle after its saves, the engine makes spare buffers, counted in the footprint.
-        var s = await Conditions.ReadUntilAsync(() => EngineStatisticsAsync(server), x => x.GetProperty("prompt_cache_spare_bytes").GetInt64() > 0, "spare buffers made while idle");
+        var s = await Conditions.ReadUntilAsync(() => EngineStatisticsAsync(server), x => x.GetProperty("prompt_cache_spare_bytes").GetInt64() > 0,
+            "spare buffers made while idle");
         var spare = s.GetProperty("prompt_cache_spare_bytes").GetInt64();
         Assert.InRange(spare, 1, s.GetProperty("prompt_cache_budget_bytes").GetInt64() / 16);
         Assert.True(s.GetProperty("memory_bytes").GetInt64() > s.GetProperty("prompt_cache_bytes").GetInt64() + spare, s.ToString());
@@ -118,7 +119,8 @@ public sealed class PromptCacheServingTests
         var turns = await ChatAsync(server);
 
         var s = await EngineStatisticsAsync(server);
-        foreach (var name in new[] { "prompt_cache_budget_bytes", "prompt_cache_saves", "prompt_cache_hits", "prompt_cache_restored_tokens", "prompt_cache_bytes", "prompt_cache_entries" })
+        foreach (var name in new[] { "prompt_cache_budget_bytes", "prompt_cache_saves", "prompt_cache_hits", "prompt_cache_restored_tokens", "prompt_cache_bytes",
+            "prompt_cache_entries" })
         {
             Assert.Equal(0, s.GetProperty(name).GetInt64());
         }
@@ -172,7 +174,8 @@ public sealed class PromptCacheServingTests
             foreach (var (chat, history) in histories)
             {
                 history.Add(new { role = "user", content = string.Concat(Enumerable.Range(0, 12).Select(i => $"Guest {chat} asks question {turn}.{i}? ")) });
-                var (status, body, _) = await server.Client.PostJsonAsync("/v1/chat/completions", JsonSerializer.Serialize(new { model = Model, messages = history, max_tokens = 6, temperature = 0 }));
+                var (status, body, _) = await server.Client.PostJsonAsync("/v1/chat/completions",
+                    JsonSerializer.Serialize(new { model = Model, messages = history, max_tokens = 6, temperature = 0 }));
                 Assert.True(status == HttpStatusCode.OK, body.ToString());
                 var usage = body.GetProperty("usage");
                 history.Add(new { role = "assistant", content = body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString() });

@@ -43,7 +43,8 @@ public sealed class StopAndStructuredOutputTests(LlmServerFixture fixture)
         Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
 
         // Streamed, the held-back "e" of the stop string never reaches the client.
-        using var response = await fixture.Server.Client.PostAsync("/v1/chat/completions", new StringContent(Request(the, "\"e t\"", stream: true), Encoding.UTF8, "application/json"));
+        using var response = await fixture.Server.Client.PostAsync("/v1/chat/completions",
+            new StringContent(Request(the, "\"e t\"", stream: true), Encoding.UTF8, "application/json"));
         var events = await LlmServerFixture.ReadEventsAsync(response);
         var streamed = string.Concat(events.Select(e => e.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var c) ? c.GetString() : ""));
         Assert.Equal(expected, streamed);
@@ -121,7 +122,8 @@ public sealed class StopAndStructuredOutputTests(LlmServerFixture fixture)
     public static TheoryData<string, string> LeftRecursiveRequests => new()
     {
         {
-            """{"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"e","schema":""" + LeftRecursive + "}}}",
+            """{"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"e","schema":""" +
+            LeftRecursive + "}}}",
             "response_format.json_schema.schema"
         },
         {

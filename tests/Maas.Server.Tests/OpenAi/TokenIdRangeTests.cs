@@ -24,7 +24,8 @@ public sealed class TokenIdRangeTests(LlmServerFixture fixture)
             ("/v1/completions", $$"""{"model":"gen","prompt":[[1,2],[3,{{int.MaxValue}}]],"max_tokens":1}""", "prompt", int.MaxValue),
             ("/v1/completions", $$$"""{"model":"gen","prompt":[5,6],"echo":true,"max_tokens":1,"stream":true,"logit_bias":{"{{{size + 1}}}":3}}""", "logit_bias", size + 1),
             ("/v1/chat/completions", $$"""{"model":"gen","logit_bias":{"5":1,"{{size}}":-100},"messages":[{"role":"user","content":"x"}]}""", "logit_bias", size),
-            ("/v1/chat/completions", $$"""{"model":"gen","n":3,"stream":true,"logit_bias":{"{{int.MaxValue}}":5},"messages":[{"role":"user","content":"x"}]}""", "logit_bias", int.MaxValue),
+            ("/v1/chat/completions", $$"""{"model":"gen","n":3,"stream":true,"logit_bias":{"{{int.MaxValue}}":5},"messages":[{"role":"user","content":"x"}]}""", "logit_bias",
+            int.MaxValue),
             ("/v1/embeddings", $$"""{"model":"gen","input":[[1,2],[3,{{size * 4}}]]}""", "input", size * 4),
             ("/v1/embeddings", $$"""{"model":"gen","input":[{{size}}]}""", "input", size),
             ("/v1/completions", """{"model":"gen","prompt":[4,-1],"max_tokens":1}""", "prompt", -1),
@@ -61,7 +62,8 @@ public sealed class TokenIdRangeTests(LlmServerFixture fixture)
         }
 
         // The last id of the vocabulary is a token like any other, and the model still serves.
-        var completion = await fixture.PostOkAsync("/v1/completions", $$$"""{"model":"gen","prompt":[1,{{{last}}}],"max_tokens":2,"ignore_eos":true,"logit_bias":{"{{{last}}}":-100}}""");
+        var completion = await fixture.PostOkAsync("/v1/completions",
+            $$$"""{"model":"gen","prompt":[1,{{{last}}}],"max_tokens":2,"ignore_eos":true,"logit_bias":{"{{{last}}}":-100}}""");
         Assert.Equal(2, completion.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         var embedding = await fixture.PostOkAsync("/v1/embeddings", $$"""{"model":"gen","input":[0,{{last}}]}""");
         Assert.Single(embedding.GetProperty("data").EnumerateArray());

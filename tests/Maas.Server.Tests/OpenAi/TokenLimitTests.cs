@@ -131,12 +131,14 @@ public sealed class TokenLimitTests
         const string Tool = """{"type":"function","function":{"name":"NAME","parameters":{"type":"object"}}}""";
         await RefusedAsync(
             "/v1/chat/completions",
-            $$"""{"model":"{{model}}","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":[{{Tool.Replace("NAME", "a", StringComparison.Ordinal)}},{{Tool.Replace("NAME", "b", StringComparison.Ordinal)}}]}""",
+            $$"""{"model":"{{model}}","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":""" +
+            $$"""[{{Tool.Replace("NAME", "a", StringComparison.Ordinal)}},{{Tool.Replace("NAME", "b", StringComparison.Ordinal)}}]}""",
             "tools",
             "at most 1 are allowed (Maas:Llm:MaxTools)");
 
         await RefusedAsync("/v1/embeddings", $$"""{"model":"{{model}}","input":["a","b","c"]}""", "input", "at most 2 are allowed (Maas:Llm:MaxEmbeddingInputs)");
-        await RefusedAsync("/v1/embeddings", $$"""{"model":"{{model}}","input":[[1,2],[3,4]]}""", "input", "at most 3 tokens summed across all inputs are allowed per request (Maas:Llm:MaxEmbeddingTokens)");
+        await RefusedAsync("/v1/embeddings", $$"""{"model":"{{model}}","input":[[1,2],[3,4]]}""", "input",
+            "at most 3 tokens summed across all inputs are allowed per request (Maas:Llm:MaxEmbeddingTokens)");
     }
 
     private static async Task<(HttpStatusCode Status, JsonElement Error)> PostAsync(MaasTestServer server, string json, string path = "/v1/completions")

@@ -22,7 +22,8 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     private static readonly ChatTool Weather = ChatTool.CreateFunctionTool("get_weather", "Weather forecast for a city", BinaryData.FromString(WeatherSchema));
 
     private static readonly ChatTool Time = ChatTool.CreateFunctionTool(
-        "get_time", "The time in a city", BinaryData.FromString("""{"type": "object", "properties": {"city": {"enum": ["Paris", "Oslo"]}}, "required": ["city"], "additionalProperties": false}"""));
+        "get_time", "The time in a city",
+            BinaryData.FromString("""{"type": "object", "properties": {"city": {"enum": ["Paris", "Oslo"]}}, "required": ["city"], "additionalProperties": false}"""));
 
     private static void AssertWeatherArguments(string arguments)
     {
@@ -212,21 +213,34 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"retrieval"}]}""", "tools[1].type")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"function":{"name":"f"}}]}""", "tools[0].type")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}""", "tools[0].function")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"description":"no name"}}]}""", "tools[1].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":""" +
+        """{"description":"no name"}}]}""", "tools[1].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name!"}}]}""", "tools[0].function.name")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"object"}}]}""", "tools[0].function.parameters")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","description":5}}]}""", "tools[0].function.description")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g"}},{"type":"function","function":{"name":"f"}}]}""", "tools[2].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"object"}}]}""",
+        "tools[0].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","description":5}}]}""",
+        "tools[0].function.description")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g"}},""" +
+        """{"type":"function","function":{"name":"f"}}]}""", "tools[2].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tool_choice":"required"}""", "tool_choice")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}""", "tool_choice")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tool_choice.function.name")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function"}}""", "tool_choice.function")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{}}}""", "tool_choice.function.name")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"tool","function":{"name":"f"}}}""", "tool_choice.type")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"function":{"name":"f"}}}""", "tool_choice.type")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"s":{"type":"string","pattern":"^a+$"}}}}}],"tool_choice":"required"}""", "tools[0].function.parameters")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g","parameters":{"type":"object","properties":{"n":{"type":"decimal"}}}}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tools[1].function.parameters")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","response_format":{"type":"json_object"}}""", "response_format")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":""" +
+        """{"type":"function","function":{"name":"g"}}}""", "tool_choice.function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function"}}""",
+        "tool_choice.function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":""" +
+        """{"type":"function","function":{}}}""", "tool_choice.function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"tool","function":""" +
+        """{"name":"f"}}}""", "tool_choice.type")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"function":{"name":"f"}}}""",
+        "tool_choice.type")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":""" +
+        """{"s":{"type":"string","pattern":"^a+$"}}}}}],"tool_choice":"required"}""", "tools[0].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":""" +
+        """{"name":"g","parameters":{"type":"object","properties":{"n":{"type":"decimal"}}}}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""",
+        "tools[1].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","response_format":""" +
+        """{"type":"json_object"}}""", "response_format")]
     public async Task Bad_tools_are_400_naming_the_parameter(string json, string param)
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);

@@ -76,7 +76,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     private static async Task<HttpResponseMessage> InferAsync(HttpClient client, string model, int version)
     {
         var data = string.Join(",", Enumerable.Range(0, 32).Select(i => (i / 32.0).ToString(CultureInfo.InvariantCulture)));
-        return await client.PostAsync($"v2/models/{model}/versions/{version}/infer", Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [{{data}}]}]}"""));
+        return await client.PostAsync($"v2/models/{model}/versions/{version}/infer",
+            Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [{{data}}]}]}"""));
     }
 
     [Fact]
@@ -102,7 +103,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var model = await client.CreateModelAsync();
         var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
 
-        var job = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_relative_mean_abs_diff": 0.05, "min_top1_agreement": 0.9, "max_size_ratio": 0.6}}""");
+        var job = await OptimizeAsync(client, model, source,
+            """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_relative_mean_abs_diff": 0.05, "min_top1_agreement": 0.9, "max_size_ratio": 0.6}}""");
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         Assert.Equal(100, (double)job["progress"]!);
@@ -188,7 +190,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
 
         // int8 weights always move the outputs a little, and nothing runs 1000 times faster: both checks must fail.
-        var failing = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "options": {"throughput_batch": 8}, "gate": {"max_abs_diff": 0, "min_throughput_ratio": 1000, "max_size_ratio": 0.6}}""");
+        var failing = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "options": {"throughput_batch": 8}, "gate":""" +
+            """ {"max_abs_diff": 0, "min_throughput_ratio": 1000, "max_size_ratio": 0.6}}""");
 
         Assert.True((string?)failing["status"] == "succeeded", failing.ToJsonString());
         var result = failing["result"]!;
@@ -212,7 +215,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await (await client.GetAsync($"api/v1/models/{model}/aliases/fast")).ErrorAsync(HttpStatusCode.NotFound, "alias_not_found");
 
         // The same rewrite under thresholds it meets is ready, takes the alias and serves.
-        var passing = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_abs_diff": 0.5, "min_throughput_ratio": 0.01, "max_size_ratio": 0.6}}""");
+        var passing = await OptimizeAsync(client, model, source,
+            """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_abs_diff": 0.5, "min_throughput_ratio": 0.01, "max_size_ratio": 0.6}}""");
 
         Assert.Equal("ready", (string?)passing["result"]!["status"]);
         Assert.All(passing["result"]!["report"]!["gate"]!["checks"]!.AsArray(), c => Assert.True((bool)c!["passed"]!, c.ToJsonString()));
@@ -255,7 +259,16 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
         var model = await client.CreateModelAsync();
         var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 64, BlockCount = 1, HeadCount = 2, KeyValueHeadCount = 1, FeedForwardLength = 128, VocabularySize = 600, ContextLength = 1024 });
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
+        {
+            EmbeddingLength = 64,
+            BlockCount = 1,
+            HeadCount = 2,
+            KeyValueHeadCount = 1,
+            FeedForwardLength = 128,
+            VocabularySize = 600,
+            ContextLength = 1024
+        });
         var source = (int)(await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf"))["version"]!;
         File.Delete(path);
 
@@ -277,7 +290,17 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     private async Task<string> UploadLlamaAsync(HttpClient client, string model)
     {
         var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 256, BlockCount = 2, HeadCount = 4, KeyValueHeadCount = 2, FeedForwardLength = 512, VocabularySize = 1000, ContextLength = 1024, WeightStd = 0.05f });
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
+        {
+            EmbeddingLength = 256,
+            BlockCount = 2,
+            HeadCount = 4,
+            KeyValueHeadCount = 2,
+            FeedForwardLength = 512,
+            VocabularySize = 1000,
+            ContextLength = 1024,
+            WeightStd = 0.05f
+        });
         await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
         File.Delete(path);
         return model;
@@ -295,8 +318,10 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
             "Two trains left the junction at noon, one heading north to the hills and one south to the sea.",
             "The orchard gave more apples that year than anyone could remember, and most were made into cider.",
         };
-        var csv = (twoTextColumns ? "id,text,topic\n" : "id,text\n") + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"{i},\"{lines[i % lines.Length]}\"" + (twoTextColumns ? ",misc" : ""))) + "\n";
-        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv)), "text.csv"));
+        var csv = (twoTextColumns ? "id,text,topic\n" : "id,text\n") +
+            string.Join("\n", Enumerable.Range(0, 30).Select(i => $"{i},\"{lines[i % lines.Length]}\"" + (twoTextColumns ? ",misc" : ""))) + "\n";
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv)), "text.csv"));
         await uploaded.JsonAsync(HttpStatusCode.Created);
         return name;
     }
@@ -308,7 +333,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var model = await UploadLlamaAsync(client, await client.CreateModelAsync());
 
         var plain = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m"}, "gate": {"max_perplexity_increase": 0.5}}""");
-        var weighted = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "builtin"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+        var weighted = await OptimizeAsync(client, model, 1,
+            """{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "builtin"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
 
         Assert.True((string?)weighted["status"] == "succeeded", weighted.ToJsonString());
         Assert.True((string?)plain["status"] == "succeeded", plain.ToJsonString());
@@ -338,7 +364,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await client.UploadAsync(model, await File.ReadAllBytesAsync(SharedModels.PathOf("llama-2-tiny-random.gguf")), "tiny.gguf");
         var text = await TextDatasetAsync(client);
 
-        var job = await OptimizeAsync(client, model, 1, $$$"""{"method": "gguf-quantize", "options": {"type": "q8_0", "imatrix": "{{{text}}}"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+        var job = await OptimizeAsync(client, model, 1,
+            $$$"""{"method": "gguf-quantize", "options": {"type": "q8_0", "imatrix": "{{{text}}}"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         var report = job["result"]!["report"]!;
@@ -366,7 +393,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await Refused($$"""{"type": "q4_k_m", "imatrix": "{{two}}", "imatrix_column": "id"}""", "invalid_calibration");
         await Refused("""{"type": "q4_k_m", "imatrix_column": "text"}""", "invalid_options");
         await Refused("""{"type": "q4_k_m", "imatrix": 1}""", "invalid_options");
-        using var fine = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "{{{two}}}", "imatrix_column": "topic"}}"""));
+        using var fine = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json($$$"""{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "{{{two}}}", "imatrix_column": "topic"}}"""));
         var job = await client.WaitForJobAsync((string)(await fine.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(3));
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         Assert.Equal($"{two}:1 column topic", (string?)job["result"]!["report"]!["rewrite"]!["imatrix"]!["text"]);
@@ -437,10 +465,12 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var csv = new System.Text.StringBuilder(string.Join(",", Enumerable.Range(0, columns).Select(i => $"x{i}")) + ",label\n");
         for (var r = 0; r < 48; r++)
         {
-            csv.Append(string.Join(",", Enumerable.Range(0, columns).Select(_ => ((random.NextDouble() * 2) - 1).ToString("F4", CultureInfo.InvariantCulture)))).Append(",c").Append(r % 3).Append('\n');
+            csv.Append(string.Join(",", Enumerable.Range(0, columns).Select(_ => ((random.NextDouble() * 2) - 1).ToString("F4", CultureInfo.InvariantCulture)))).Append(",c")
+                .Append(r % 3).Append('\n');
         }
 
-        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv.ToString())), "cal.csv"));
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv.ToString())), "cal.csv"));
         await uploaded.JsonAsync(HttpStatusCode.Created);
         return name;
     }
@@ -453,7 +483,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
         var dataset = await CalibrationDatasetAsync(client);
 
-        var job = await OptimizeAsync(client, model, source, $$$"""{"method": "onnx-int8-static", "options": {"calibration": "{{{dataset}}}:1", "calibration_method": "percentile", "percentile": 99.9}, "gate": {"max_relative_mean_abs_diff": 0.05, "max_size_ratio": 0.6}}""");
+        var job = await OptimizeAsync(client, model, source, $$$"""{"method": "onnx-int8-static", "options": {"calibration": "{{{dataset}}}:1", "calibration_method":""" +
+            $$$""" "percentile", "percentile": 99.9}, "gate": {"max_relative_mean_abs_diff": 0.05, "max_size_ratio": 0.6}}""");
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         var result = job["result"]!;
@@ -521,7 +552,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         // Version 1 says nothing, so the request must; a preset must be known; a table of numbers takes no preprocessing.
         async Task<JsonNode> Refused(int version, string options, string code)
         {
-            using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json($$$"""{"method": "onnx-int8-static", "options": {{{options}}}}"""));
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize",
+                Api.Json($$$"""{"method": "onnx-int8-static", "options": {{{options}}}}"""));
             return await response.ErrorAsync(HttpStatusCode.BadRequest, code);
         }
 
@@ -650,11 +682,13 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Null(withdrawn["optimization"]!["forced"]);
         await InferEventuallyAsync(owner, model, rejected, HttpStatusCode.BadRequest); // once the resolution cache (Maas:Inference:ResolveCacheMs) lets go
 
-        await (await Host.Admin.PostAsync($"api/v1/models/{Uri.EscapeDataString(key)}/versions/{source}:force-serve", Api.Json("{}"))).ErrorAsync(HttpStatusCode.Conflict, "version_not_rejected");
+        await (await Host.Admin.PostAsync($"api/v1/models/{Uri.EscapeDataString(key)}/versions/{source}:force-serve", Api.Json("{}"))).ErrorAsync(HttpStatusCode.Conflict,
+            "version_not_rejected");
         await (await Host.Admin.PostAsync(path, Api.Json($$"""{"reason": "{{new string('x', 501)}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_reason");
 
         var audit = (await (await Host.Admin.GetAsync("api/v1/audit?limit=1000&action=versions.force_serve")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray();
-        var mine = audit.Where(e => ((string?)e!["target"])?.Contains($"version={rejected}", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains(model, StringComparison.Ordinal)).ToArray();
+        var mine = audit.Where(e => ((string?)e!["target"])?.Contains($"version={rejected}", StringComparison.Ordinal) == true &&
+            ((string?)e["target"])!.Contains(model, StringComparison.Ordinal)).ToArray();
         Assert.Contains(mine, e => (string?)e!["result"] == "denied" && (string?)e["actor"] == ownerKey);
         Assert.Equal(2, mine.Count(e => (string?)e!["result"] == "success"));
     }
@@ -666,7 +700,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, Mlp(), "model.onnx");
 
-        var job = await OptimizeAsync(client, model, 1, """{"method": "prune-magnitude", "options": {"sparsity": 0.5, "samples": 4}, "gate": {"max_relative_mean_abs_diff": 0.5}}""");
+        var job = await OptimizeAsync(client, model, 1,
+            """{"method": "prune-magnitude", "options": {"sparsity": 0.5, "samples": 4}, "gate": {"max_relative_mean_abs_diff": 0.5}}""");
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         var report = job["result"]!["report"]!;
@@ -757,7 +792,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Contains("avx2", rewrite["cpu_features"]!.AsArray().Select(f => (string?)f));
         var number = (int)job["result"]!["version"]!;
         var data = string.Join(",", Enumerable.Range(0, 16 * 8 * 8).Select(i => ((i % 7) / 7.0).ToString(CultureInfo.InvariantCulture)));
-        using var served = await client.PostAsync($"v2/models/{model}/versions/{number}/infer", Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 16, 8, 8], "datatype": "FP32", "data": [{{data}}]}]}"""));
+        using var served = await client.PostAsync($"v2/models/{model}/versions/{number}/infer",
+            Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 16, 8, 8], "datatype": "FP32", "data": [{{data}}]}]}"""));
         Assert.Equal(32, (await served.JsonAsync(HttpStatusCode.OK))["outputs"]![0]!["data"]!.AsArray().Count); // on the machine that wrote it
     }
 

@@ -46,8 +46,10 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         for (var r = 0; r < rows; r++)
         {
             var yes = r % 2 == 0;
-            var values = Enumerable.Range(0, 8).Select(i => (yes ? 0.4 : -0.4) * (i % 2 == 0 ? 1 : -1) + Gaussian(random)).Concat(Enumerable.Range(0, 4).Select(_ => Gaussian(random)));
-            text.Append(string.Join(",", values.Select(v => v.ToString("0.####", CultureInfo.InvariantCulture)))).Append(',').Append(cities[random.Next(4)]).Append(',').Append(yes ? "yes" : "no").Append('\n');
+            var values = Enumerable.Range(0, 8).Select(i => (yes ? 0.4 : -0.4) * (i % 2 == 0 ? 1 : -1) + Gaussian(random))
+                .Concat(Enumerable.Range(0, 4).Select(_ => Gaussian(random)));
+            text.Append(string.Join(",", values.Select(v => v.ToString("0.####", CultureInfo.InvariantCulture)))).Append(',').Append(cities[random.Next(4)]).Append(',')
+                .Append(yes ? "yes" : "no").Append('\n');
         }
 
         return Encoding.UTF8.GetBytes(text.ToString());
@@ -62,7 +64,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         for (var r = 0; r < rows;)
         {
             var x = Enumerable.Range(0, layer.Inputs).Select(_ => Math.Round((random.NextDouble() * 2) - 1, 3)).ToArray();
-            var scores = Enumerable.Range(0, layer.Outputs).Select(o => layer.Bias[o] + Enumerable.Range(0, layer.Inputs).Sum(i => x[i] * layer.Weight[(i * layer.Outputs) + o])).ToArray();
+            var scores = Enumerable.Range(0, layer.Outputs).Select(o => layer.Bias[o] + Enumerable.Range(0, layer.Inputs).Sum(i => x[i] * layer.Weight[(i * layer.Outputs) + o]))
+                .ToArray();
             var top = Array.IndexOf(scores, scores.Max());
 
             // Rows near a class boundary are left out: int8 rounding may fairly flip those.
@@ -136,12 +139,14 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
 
         // The new version answers /predict like its source (it keeps the source's table metadata).
         var number = (int)quantised["result"]!["version"]!;
-        var instance = """{"instances": [{"x0": 2, "x1": 0, "x2": 1, "x3": -1, "n0": 0, "n1": 0, "n2": 0, "n3": 0}, {"x0": 0, "x1": 2, "x2": -1, "x3": 1, "n0": 0, "n1": 0, "n2": 0, "n3": 0}]}""";
+        var instance = """{"instances": [{"x0": 2, "x1": 0, "x2": 1, "x3": -1, "n0": 0, "n1": 0, "n2": 0, "n3": 0}, {"x0": 0, "x1": 2, "x2": -1, "x3": 1, "n0": 0, "n1": 0,""" +
+            """ "n2": 0, "n3": 0}]}""";
         var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{number}/predict", Api.Json(instance))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(["blue", "coral"], answer["predictions"]!.AsArray().Select(p => (string?)p!["label"]));
 
         // Magnitude pruning of the lowered weights (the smallest are the noise columns'), held to the accuracy alone.
-        var pruned = await OptimizeAsync(client, model, $$"""{"method": "prune-magnitude", "options": {"sparsity": 0.3, "evaluation": {"dataset": "{{dataset}}:1"} }, "gate": {"max_accuracy_drop": 0.01} }""");
+        var pruned = await OptimizeAsync(client, model,
+            $$"""{"method": "prune-magnitude", "options": {"sparsity": 0.3, "evaluation": {"dataset": "{{dataset}}:1"} }, "gate": {"max_accuracy_drop": 0.01} }""");
 
         Assert.True((string?)pruned["status"] == "succeeded", pruned.ToJsonString());
         var prunedReport = pruned["result"]!["report"]!;
@@ -150,11 +155,13 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         Assert.Equal(24, (long)prunedReport["rewrite"]!["weights"]!);
         Assert.Equal(trainedAccuracy, (double)prunedReport["source_accuracy"]!, 6);
         Assert.True((bool)Check(prunedReport, "max_accuracy_drop")["passed"]!);
-        Assert.Equal("pruned", (string?)(await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)pruned["result"]!["version"]!}")).JsonAsync(HttpStatusCode.OK))["derived_from"]!["relation"]);
+        Assert.Equal("pruned", (string?)(await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)pruned["result"]!["version"]!}")).JsonAsync(
+            HttpStatusCode.OK))["derived_from"]!["relation"]);
 
         // Quantising the pruned version: its label and split come from the training of the version it was derived from
         // (its own metadata records no training).
-        var again = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", (int)pruned["result"]!["version"]!);
+        var again = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""",
+            (int)pruned["result"]!["version"]!);
         Assert.True((string?)again["status"] == "succeeded", again.ToJsonString());
         var againReport = again["result"]!["report"]!;
         Assert.Equal("colour", (string?)againReport["evaluation"]!["label"]);
@@ -162,7 +169,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         Assert.Equal($"{dataset}:1 test split", (string?)againReport["accuracy_on"]);
 
         // The table model's evaluation takes its own features only.
-        using var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "features": ["x0"]} } }"""));
+        using var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "features": ["x0"]} } }"""));
         var error = await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
         Assert.Contains("takes the features x0, x1, x2, x3, n0, n1, n2, n3", (string?)error["message"], StringComparison.Ordinal);
     }
@@ -200,8 +208,10 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
             Assert.InRange((double)report["accuracy_drop"]!, -0.01, 0.01);
 
             // The new version answers /predict with the source's labels and types.
-            var instance = """{"instances": [{"x0": 2, "x1": -2, "x2": 2, "x3": -2, "x4": 2, "x5": -2, "x6": 2, "x7": -2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "oslo"}, {"x0": -2, "x1": 2, "x2": -2, "x3": 2, "x4": -2, "x5": 2, "x6": -2, "x7": 2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "lima"}]}""";
-            var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}/predict", Api.Json(instance))).JsonAsync(HttpStatusCode.OK);
+            var instance = """{"instances": [{"x0": 2, "x1": -2, "x2": 2, "x3": -2, "x4": 2, "x5": -2, "x6": 2, "x7": -2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "oslo"},""" +
+                """ {"x0": -2, "x1": 2, "x2": -2, "x3": 2, "x4": -2, "x5": 2, "x6": -2, "x7": 2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "lima"}]}""";
+            var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}/predict", Api.Json(instance))).JsonAsync(
+                HttpStatusCode.OK);
             Assert.Equal(["yes", "no"], answer["predictions"]!.AsArray().Select(p => (string?)p!["label"]));
         }
     }
@@ -213,7 +223,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         var dataset = await TrainingApiTests.DatasetAsync(client, TwoClasses(400, seed: 12), "churn.csv");
         var model = Names.Unique("trees");
         var trained = await TrainingApiTests.TrainAsync(client, $$"""
-            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "binary-classification", "label": "churn", "trainer": "lightgbm", "split": {"validation": 0.1, "test": 0.25, "seed": 5} }
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "binary-classification", "label": "churn", "trainer": "lightgbm", "split": {"validation": 0.1, "test": 0.25,
+            "seed": 5} }
             """);
         Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
 
@@ -266,7 +277,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, OnnxModelWriter.Mlp([plain]).ToBytes(), "model.onnx");
 
-        var quantised = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", {{Mapping}} } }, "gate": {"max_accuracy_drop": 0.01} }""");
+        var quantised = await OptimizeAsync(client, model,
+            $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", {{Mapping}} } }, "gate": {"max_accuracy_drop": 0.01} }""");
 
         Assert.True((string?)quantised["status"] == "succeeded", quantised.ToJsonString());
         var report = quantised["result"]!["report"]!;
@@ -286,7 +298,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         var overflowing = await client.CreateModelAsync();
         await client.UploadAsync(overflowing, OnnxModelWriter.Mlp([huge]).ToBytes(), "model.onnx");
 
-        var fp16 = await OptimizeAsync(client, overflowing, $$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{hugeSet}}", {{Mapping}}, "split": {"test": 0.5, "seed": 3} } }, "alias": "prod"}""");
+        var fp16 = await OptimizeAsync(client, overflowing,
+            $$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{hugeSet}}", {{Mapping}}, "split": {"test": 0.5, "seed": 3} } }, "alias": "prod"}""");
 
         Assert.True((string?)fp16["status"] == "succeeded", fp16.ToJsonString());
         var result = fp16["result"]!;
@@ -323,12 +336,14 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         await client.UploadAsync(model, await artifact.Content.ReadAsByteArrayAsync(), "model.onnx");
 
         // Without the training's metadata, MaaS does not guess how pixels are normalised.
-        using var unknown = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label"} } }"""));
+        using var unknown = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label"} } }"""));
         var error = await unknown.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
         Assert.Contains("options.evaluation.preprocess", (string?)error["message"], StringComparison.Ordinal);
 
         var job = await OptimizeAsync(client, model, $$"""
-            {"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label", "preprocess": "unit", "split": {"validation": 0.1, "test": 0.2, "seed": 5} } },
+            {"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label", "preprocess": "unit", "split": {"validation": 0.1, "test": 0.2,
+            "seed": 5} } },
              "gate": {"max_accuracy_drop": 0.01} }
             """);
 
@@ -359,7 +374,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
 
         async Task Refused(string target, string evaluation, string says, string code = "invalid_evaluation")
         {
-            using var response = await client.PostAsync($"api/v1/models/{target}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {{evaluation}} } }"""));
+            using var response = await client.PostAsync($"api/v1/models/{target}/versions/1:optimize",
+                Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {{evaluation}} } }"""));
             var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
             Assert.True(((string?)error["message"])!.Contains(says, StringComparison.Ordinal), error.ToJsonString());
         }
@@ -374,7 +390,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         // Columns: unknown, text, or not as many as the input takes.
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", "features": ["f0", "f1", "f2", "f3", "f4", "nope"], {{Classes}} }""", "has no column 'nope'");
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", "features": ["f0", "f1", "f2", "f3", "f4", "note"], {{Classes}} }""", "column 'note'");
-        await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", "features": ["f0", "f1"], {{Classes}} }""", "input 'input' [?, 6] takes 6 values per row; options.evaluation.features gives 2 columns");
+        await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", "features": ["f0", "f1"], {{Classes}} }""",
+            "input 'input' [?, 6] takes 6 values per row; options.evaluation.features gives 2 columns");
 
         // By default every number column but the label is fed: the id makes seven.
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Classes}} }""", "takes 6 values per row");
@@ -383,7 +400,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}}, {{Classes}}, "output": "logits"}""", "has no output 'logits'");
         await Refused(regressor, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}}, {{Classes}} }""", "is not a classifier's");
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}} }""", "give options.evaluation.classes");
-        await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}}, "classes": ["cat", "dog"]}""", "gives 3 scores per row; options.evaluation.classes names 2 classes");
+        await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}}, "classes": ["cat", "dog"]}""",
+            "gives 3 scores per row; options.evaluation.classes names 2 classes");
 
         // Fields: preprocessing for number columns, a bad classes list, an unknown key.
         await Refused(model, $$"""{"dataset": "{{dataset}}", "label": "species", {{Features}}, {{Classes}}, "preprocess": "unit"}""", "applies to pictures");

@@ -58,7 +58,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
     [InlineData("""{"maas.image": "[1, 2]"}""", "fine_tune", "fine_tune_not_applicable", "maas.image")]
     [InlineData("""{"maas.tabular": "not json"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
     [InlineData("""{"maas.tabular": "null"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
-    [InlineData("""{"maas.tabular": "{\"task\": \"binary-classification\", \"features\": [null], \"score_output\": \"output\"}"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
+    [InlineData("""{"maas.tabular": "{\"task\": \"binary-classification\", \"features\": [null], \"score_output\": \"output\"}"}""", "evaluation", "evaluation_not_applicable",
+        "maas.tabular")]
     public async Task Training_metadata_an_upload_set_that_MaaS_cannot_read_is_a_400_naming_the_key_and_queues_nothing(string metadata, string option, string code, string key)
     {
         var client = Host.Admin;
@@ -104,7 +105,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
 
         // A split in the lineage that is no split gives no default (it was a 500 while the lineage was read blindly);
         // this model's metadata lies about its inputs too, which the job finds and says.
-        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label"} } }""")))
+        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize",
+            Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label"} } }""")))
         {
             var job = await client.WaitForJobAsync((string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2));
             Assert.Equal("failed", (string?)job["status"]);
@@ -113,7 +115,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
 
         // A lineage that is no JSON names no label: the request must.
         var broken = await UploadAsync(client, model, new JsonObject { ["maas.tabular"] = tabular, ["maas.lineage"] = "not json" }.ToJsonString());
-        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{broken}:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}"} } }""")))
+        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{broken}:optimize",
+            Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}"} } }""")))
         {
             var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
             Assert.Contains("options.evaluation.label is required", (string?)error["message"], StringComparison.Ordinal);
@@ -129,7 +132,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         var rows = await RowsAsync(client);
 
         // 1e400 is no double: it was read as infinity and compared with the labels as the text "Infinity".
-        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label", "classes": [1e400, 1, 2]} } }"""));
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label", "classes": [1e400, 1, 2]} } }"""));
 
         var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
         Assert.Contains("options.evaluation.classes", (string?)error["message"], StringComparison.Ordinal);
@@ -150,7 +154,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
 
         // It used to throw building the option's dictionary: a 500. Now the body reader refuses it, as on every route.
         var value = body.Replace("{0}", rows, StringComparison.Ordinal);
-        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "{{method}}", "options": {{{otherOptions}} "{{option}}": {{value}} } }"""));
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
+            Api.Json($$"""{"method": "{{method}}", "options": {{{otherOptions}} "{{option}}": {{value}} } }"""));
 
         var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
         Assert.Contains(message, (string?)error["message"], StringComparison.Ordinal);
@@ -186,7 +191,8 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         // Its own model it may; the owner's job of the other model it can neither read, page through nor cancel.
         using (var allowed = await limited.PostAsync($"api/v1/models/{mine}/versions/1:optimize", Api.Json(evaluation)))
         {
-            Assert.Equal("succeeded", (string?)(await limited.WaitForJobAsync((string)(await allowed.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2)))["status"]);
+            Assert.Equal("succeeded", (string?)(await limited.WaitForJobAsync((string)(await allowed.JsonAsync(HttpStatusCode.Accepted))["id"]!,
+                TimeSpan.FromMinutes(2)))["status"]);
         }
 
         using var started = await owner.PostAsync($"api/v1/models/{other}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""));

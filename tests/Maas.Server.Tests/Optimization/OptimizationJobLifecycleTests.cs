@@ -61,7 +61,16 @@ public sealed class OptimizationJobLifecycleTests(OptimizationHostFixture fixtur
     {
         var model = await Host.Admin.CreateModelAsync();
         var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 64, BlockCount = 1, HeadCount = 2, KeyValueHeadCount = 1, FeedForwardLength = 128, VocabularySize = 600, ContextLength = 1024 });
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
+        {
+            EmbeddingLength = 64,
+            BlockCount = 1,
+            HeadCount = 2,
+            KeyValueHeadCount = 1,
+            FeedForwardLength = 128,
+            VocabularySize = 600,
+            ContextLength = 1024
+        });
         await Host.Admin.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
         File.Delete(path);
 

@@ -55,7 +55,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         var (dataset, model, trained) = await TrainedMlpAsync(client);
 
         var job = await OptimizeAsync(client, model, $$"""
-            {"method": "prune-structured", "options": {"ratio": 0.95, "fine_tune": {"dataset": "{{dataset}}:1", "hyperparameters": {"epochs": 8, "learning_rate": 0.01, "batch_size": 16} } } }
+            {"method": "prune-structured", "options": {"ratio": 0.95, "fine_tune": {"dataset": "{{dataset}}:1", "hyperparameters": {"epochs": 8, "learning_rate": 0.01,
+            "batch_size": 16} } } }
             """);
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
@@ -120,7 +121,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
 
         var job = await OptimizeAsync(client, model, $$"""
-            {"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}:1", "hyperparameters": {"epochs": 4, "learning_rate": 0.01, "batch_size": 16} } },
+            {"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}:1", "hyperparameters": {"epochs": 4, "learning_rate": 0.01,
+            "batch_size": 16} } },
              "gate": {"max_accuracy_drop": 0.05} }
             """);
 
@@ -142,7 +144,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         var (dataset, model, _) = await TrainedMlpAsync(client);
 
         var job = await OptimizeAsync(client, model, $$"""
-            {"method": "prune-magnitude", "options": {"sparsity": 0.9, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 8, "learning_rate": 0.01, "batch_size": 16} } } }
+            {"method": "prune-magnitude", "options": {"sparsity": 0.9, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 8, "learning_rate": 0.01,
+            "batch_size": 16} } } }
             """);
 
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
@@ -187,7 +190,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         Assert.Equal(["finite_outputs", "max_relative_mean_abs_diff", "min_top1_agreement", "max_accuracy_drop"], checks);
 
         // Pruning 45 of 48 hidden units without training it back loses accuracy; the accuracy gate rejects that version.
-        var pruned = await OptimizeAsync(client, model, $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate": {"max_accuracy_drop": 0.01}, "alias": "small"}""");
+        var pruned = await OptimizeAsync(client, model,
+            $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate": {"max_accuracy_drop": 0.01}, "alias": "small"}""");
 
         Assert.True((string?)pruned["status"] == "succeeded", pruned.ToJsonString());
         var result = pruned["result"]!;
@@ -200,7 +204,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
 
         // The same rewrite held to a drop it meets passes: the gate reads the threshold, not the method.
         var drop = (double)check["value"]!;
-        var loose = await OptimizeAsync(client, model, $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate": {"max_accuracy_drop": {{(drop + 0.01).ToString(System.Globalization.CultureInfo.InvariantCulture)}} } }""");
+        var loose = await OptimizeAsync(client, model, $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate":""" +
+            $$""" {"max_accuracy_drop": {{(drop + 0.01).ToString(System.Globalization.CultureInfo.InvariantCulture)}} } }""");
         Assert.Equal("ready", (string?)loose["result"]!["status"]);
         Assert.Equal(drop, (double)loose["result"]!["report"]!["accuracy_drop"]!, 9);
     }
@@ -217,7 +222,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         var dark = Enumerable.Range(0, 60).Select(_ => Enumerable.Range(0, Size * Size).Select(_ => (byte)random.Next(0, 11)).ToArray()).ToArray();
         var darkSet = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(dark, Enumerable.Range(0, dark.Length).Select(i => i % 3).ToArray(), Size, Size), "dark.zip");
 
-        var clipped = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{darkSet}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+        var clipped = await OptimizeAsync(client, model,
+            $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{darkSet}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
 
         Assert.True((string?)clipped["status"] == "succeeded", clipped.ToJsonString());
         var report = clipped["result"]!["report"]!;
@@ -228,7 +234,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         Assert.True((double)report["accuracy_drop"]! > 0.2, report.ToJsonString());
 
         // Calibrated on the training pictures themselves, the same method keeps the accuracy and is ready.
-        var calibrated = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{dataset}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+        var calibrated = await OptimizeAsync(client, model,
+            $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{dataset}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
 
         Assert.True((string?)calibrated["status"] == "succeeded", calibrated.ToJsonString());
         Assert.True((string?)calibrated["result"]!["status"] == "ready", calibrated["result"]!.ToJsonString());
@@ -255,12 +262,14 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         await Refused($$"""{"method": "onnx-fp16", "options": {"fine_tune": {"dataset": "{{dataset}}"} } }""", "invalid_options");
         await Refused("""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "no-such-dataset"} } }""", "dataset_not_found");
         await Refused("""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {}}}""", "invalid_fine_tune");
-        await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 0} } } }""", "invalid_fine_tune");
+        await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 0} } } }""",
+            "invalid_fine_tune");
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "optimizer": "adamw"} } }""", "invalid_fine_tune");
 
         // options.evaluation: a model MaaS did not train needs its label named; never alongside a fine-tune.
         await Refused($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", "invalid_evaluation");
-        await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}"}, "evaluation": {"dataset": "{{dataset}}"} } }""", "invalid_options");
+        await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}"}, "evaluation": {"dataset": "{{dataset}}"} } }""",
+            "invalid_options");
         await Refused($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{dataset}}", "split": {"test": 0.9} } } }""", "invalid_evaluation");
     }
 }

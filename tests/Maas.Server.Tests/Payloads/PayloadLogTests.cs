@@ -77,7 +77,8 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
         }
 
         var payloads = fixture.Logs.Lines.Where(l => l.Category == "Maas.Payloads").Select(l => l.Message).ToList();
-        Assert.Contains(payloads, m => m.Contains("request of mlp-logged", StringComparison.Ordinal) && m.Contains("input FP32[1,4] = [12345.5, 1, 2, 3]", StringComparison.Ordinal));
+        Assert.Contains(payloads, m => m.Contains("request of mlp-logged", StringComparison.Ordinal) &&
+            m.Contains("input FP32[1,4] = [12345.5, 1, 2, 3]", StringComparison.Ordinal));
         Assert.Contains(payloads, m => m.Contains("response of mlp-logged", StringComparison.Ordinal) && m.Contains("output FP32[1,3]", StringComparison.Ordinal));
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("mlp-quiet", StringComparison.Ordinal) && l.Category == "Maas.Payloads");
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("12345.5", StringComparison.Ordinal) && !l.Message.Contains("mlp-logged", StringComparison.Ordinal));
@@ -102,7 +103,8 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
         }
 
         var payloads = fixture.Logs.Lines.Where(l => l.Category == "Maas.Payloads").Select(l => l.Message).ToList();
-        Assert.Contains(payloads, m => m.Contains("request of mlp-logged", StringComparison.Ordinal) && m.Contains("input FP32[1,4] = [67890.25, 1, 2, 3]", StringComparison.Ordinal));
+        Assert.Contains(payloads, m => m.Contains("request of mlp-logged", StringComparison.Ordinal) &&
+            m.Contains("input FP32[1,4] = [67890.25, 1, 2, 3]", StringComparison.Ordinal));
         Assert.Contains(payloads, m => m.Contains("response of mlp-logged", StringComparison.Ordinal) && m.Contains("output FP32[1,3]", StringComparison.Ordinal));
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("67890.25", StringComparison.Ordinal) && !l.Message.Contains("mlp-logged", StringComparison.Ordinal));
     }
@@ -154,7 +156,8 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
         }
 
         var payloads = fixture.Logs.Lines.Where(l => l.Category == "Maas.Payloads").Select(l => l.Message).ToList();
-        Assert.Contains(payloads, m => m.Contains("request of llm-logged", StringComparison.Ordinal) && m.Contains(EmbedSecret, StringComparison.Ordinal) && m.Contains("and more", StringComparison.Ordinal));
+        Assert.Contains(payloads, m => m.Contains("request of llm-logged", StringComparison.Ordinal) && m.Contains(EmbedSecret, StringComparison.Ordinal) &&
+            m.Contains("and more", StringComparison.Ordinal));
         Assert.Single(fixture.Logs.Lines, l => l.Message.Contains(EmbedSecret, StringComparison.Ordinal));
         Assert.DoesNotContain(payloads, m => m.EndsWith(": []", StringComparison.Ordinal));
     }

@@ -52,7 +52,8 @@ public sealed class ConcurrentStorageQuotaTests
         var settings = new Dictionary<string, string?> { ["Maas:Registry:TenantStorageQuotaBytes"] = quota.ToString(CultureInfo.InvariantCulture) };
         await using var first = await TenancyHost.StartAsync(settings, database);
         await using var second = await TenancyHost.StartAsync(settings, database, dataDir: first.Server.DataDir); // another server on the same database
-        var (_, key) = await first.CreateKeyAsync(await first.CreateTenantAsync(), [MaasScopes.ModelsWrite, MaasScopes.ModelsRead, MaasScopes.DatasetsWrite, MaasScopes.DatasetsRead, MaasScopes.TrainingWrite, MaasScopes.TrainingRead]);
+        var (_, key) = await first.CreateKeyAsync(await first.CreateTenantAsync(),
+            [MaasScopes.ModelsWrite, MaasScopes.ModelsRead, MaasScopes.DatasetsWrite, MaasScopes.DatasetsRead, MaasScopes.TrainingWrite, MaasScopes.TrainingRead]);
         using var onFirst = first.Client(key);
         using var uploadToFirst = Uploader(first, key);
         using var uploadToSecond = Uploader(second, key);
@@ -118,7 +119,8 @@ public sealed class ConcurrentStorageQuotaTests
         {
             var model = await writer.CreateModelAsync();
             async Task<HttpResponseMessage> OpenAsync(long? declaredSize) =>
-                await writer.PostAsync($"api/v1/models/{model}/uploads", Api.Json(declaredSize is { } s ? $$"""{"filename": "model.onnx", "size": {{s}}}""" : """{"filename": "model.onnx"}"""));
+                await writer.PostAsync($"api/v1/models/{model}/uploads",
+                Api.Json(declaredSize is { } s ? $$"""{"filename": "model.onnx", "size": {{s}}}""" : """{"filename": "model.onnx"}"""));
             async Task<string> OpenedAsync(long? declaredSize)
             {
                 using var opened = await OpenAsync(declaredSize);

@@ -18,7 +18,8 @@ public sealed class JsonBodyLimitTests : IAsyncLifetime
     private MaasTestServer _server = null!;
 
     public async Task InitializeAsync() =>
-        _server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Api:MaxJsonBodyBytes"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        _server = await MaasTestServer.StartAsync(
+        settings: new Dictionary<string, string?> { ["Maas:Api:MaxJsonBodyBytes"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 

@@ -163,7 +163,8 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
     // A record's constructor parameter (the serializer's own error names the record, not the field's type), either end
     // of the range, and a whole number in exponent form; a whole number that fits but is written 1e2 is not one.
     [InlineData("""{"version": -3000000000}""", "the JSON body is invalid at $.version: -3000000000 is too small: version takes a whole number of at least -2147483648")]
-    [InlineData("""{"version": 1, "expected_version": 1e10}""", "the JSON body is invalid at $.expected_version: 1e10 is too large: expected_version takes a whole number of at most 2147483647")]
+    [InlineData("""{"version": 1, "expected_version": 1e10}""",
+        "the JSON body is invalid at $.expected_version: 1e10 is too large: expected_version takes a whole number of at most 2147483647")]
     [InlineData("""{"version": 1e2}""", "the JSON body is invalid at $.version: expected a whole number")]
     [InlineData("""{"version": "one"}""", "the JSON body is invalid at $.version: expected a whole number")]
     public async Task A_whole_number_out_of_a_record_parameters_range_is_refused_naming_the_parameter(string body, string message)

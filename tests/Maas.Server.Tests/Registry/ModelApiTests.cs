@@ -171,12 +171,14 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
             ("api/v1/models", """{"name": "x", "nmae": "typo"}""", "the JSON body is invalid at $.nmae: unknown field 'nmae'"),
             ("api/v1/models", """{"name": "x", "tags": "vision"}""", "the JSON body is invalid at $.tags: expected a list of strings"),
             ("api/v1/tenants", """{"name": "x", "limits": {"requests_per_minute": "ten"}}""", "the JSON body is invalid at $.limits.requests_per_minute: expected a whole number"),
-            ("api/v1/keys", """{"name": "x", "scopes": ["infer"], "expires_at": "tomorrow"}""", "the JSON body is invalid at $.expires_at: expected an ISO 8601 time such as \"2030-01-31T12:00:00Z\""),
+            ("api/v1/keys", """{"name": "x", "scopes": ["infer"], "expires_at": "tomorrow"}""",
+            "the JSON body is invalid at $.expires_at: expected an ISO 8601 time such as \"2030-01-31T12:00:00Z\""),
 
             // A key given twice is ambiguous on every route, not only training's: refused rather than the last one winning.
             ("api/v1/models", """{"name": "x", "name": "y"}""", "the JSON body is invalid at $.name: 'name' is given more than once"),
             ("api/v1/keys", """{"name": "x", "scopes": ["infer"], "scopes": ["admin"]}""", "the JSON body is invalid at $.scopes: 'scopes' is given more than once"),
-            ("api/v1/tenants", """{"name": "x", "limits": {"requests_per_minute": 10, "requests_per_minute": 100000}}""", "the JSON body is invalid at $.limits.requests_per_minute: 'requests_per_minute' is given more than once"),
+            ("api/v1/tenants", """{"name": "x", "limits": {"requests_per_minute": 10, "requests_per_minute": 100000}}""",
+            "the JSON body is invalid at $.limits.requests_per_minute: 'requests_per_minute' is given more than once"),
         })
         {
             using var response = await client.PostAsync(route, Api.Json(body));

@@ -141,7 +141,8 @@ public sealed class ServerProcessTests(ITestOutputHelper output)
         await sampler;
         var peak = server.StatusBytes("VmHWM") ?? peakSampled;
 
-        output.WriteLine($"2 GB upload: {clock.Elapsed.TotalSeconds:F1} s ({body.Length / MiB / clock.Elapsed.TotalSeconds:F0} MiB/s), server peak RSS {peak / MiB} MiB (VmHWM), highest sample {peakSampled / MiB} MiB");
+        output.WriteLine($"2 GB upload: {clock.Elapsed.TotalSeconds:F1} s ({body.Length / MiB / clock.Elapsed.TotalSeconds:F0} MiB/s), server peak RSS {peak / MiB} MiB " +
+            $"(VmHWM), highest sample {peakSampled / MiB} MiB");
         Assert.Equal(body.Length, (long)version["size_bytes"]!);
         Assert.Equal(Convert.ToHexStringLower(sha.GetHashAndReset()), (string?)version["sha256"]);
         Assert.Equal("gguf", (string?)version["format"]);

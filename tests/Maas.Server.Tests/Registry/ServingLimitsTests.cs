@@ -33,7 +33,8 @@ public sealed class ServingLimitsTests
             using (var threads = await client.PutAsync(config, Api.Json("""{"instance_count": 2, "threads": 4}""")))
             {
                 var error = await threads.ErrorAsync(HttpStatusCode.BadRequest, "invalid_config");
-                Assert.Contains("instance_count x threads = 8 is above the server's maximum of 6 threads per model (Maas:ServingLimits:MaxTotalThreads)", (string?)error["message"]);
+                Assert.Contains("instance_count x threads = 8 is above the server's maximum of 6 threads per model (Maas:ServingLimits:MaxTotalThreads)",
+                    (string?)error["message"]);
             }
 
             // 1024 x 4194304 overflows a 32-bit product; the check multiplies in 64 bits.

@@ -234,7 +234,8 @@ public sealed class SharedRecoveryTests(ImportServers imports) : IClassFixture<I
     }
 
     private static string JobRow(string id, string instance, long now) =>
-        $"INSERT INTO jobs (id, kind, status, model, created_by, created_at, updated_at, instance_id) VALUES ('{id}', 'import', 'running', NULL, 'tests', {now}, {now}, {instance});";
+        $"INSERT INTO jobs (id, kind, status, model, created_by, created_at, updated_at, instance_id) VALUES ('{id}', 'import', 'running', NULL, 'tests', " +
+        $"{now}, {now}, {instance});";
 
     private static async Task<System.Text.Json.Nodes.JsonNode> JobAsync(MaasTestServer server, string id)
     {

@@ -82,7 +82,8 @@ public sealed class StorageLimitTests
             {
                 Assert.Equal(quota, (long?)error["limit_bytes"]);
                 Assert.Equal(used, (long?)error["used_bytes"]);
-                Assert.Contains($"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models, datasets and files hold {used} bytes", (string?)error["message"], StringComparison.Ordinal);
+                Assert.Contains($"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models, datasets and files hold {used} bytes",
+                    (string?)error["message"], StringComparison.Ordinal);
             }
 
             // The dataset's bytes count for a model upload: without them a second model version would fit.
@@ -196,7 +197,8 @@ public sealed class StorageLimitTests
         var text = new StringBuilder();
         for (var i = 0; text.Length < bytes; i++)
         {
-            text.Append(CultureInfo.InvariantCulture, $$"""{"messages": [{"role": "user", "content": "question {{seed}}-{{i}}"}, {"role": "assistant", "content": "answer {{i}}"}]}""").Append('\n');
+            text.Append(CultureInfo.InvariantCulture,
+                $$"""{"messages": [{"role": "user", "content": "question {{seed}}-{{i}}"}, {"role": "assistant", "content": "answer {{i}}"}]}""").Append('\n');
         }
 
         return Encoding.UTF8.GetBytes(text.ToString());
@@ -265,7 +267,8 @@ public sealed class StorageLimitTests
             }
 
             await writer.UploadAsync(name, TestArtifacts.Onnx(seed: 86), "model.onnx");
-            using (var onKey = await host.Admin.PostAsync("api/v1/keys", Api.Json($$$"""{"name": "k", "tenant": "{{{tenant}}}", "scopes": ["infer"], "limits": {"storage_quota_bytes": 5}}""")))
+            using (var onKey = await host.Admin.PostAsync("api/v1/keys",
+                Api.Json($$$"""{"name": "k", "tenant": "{{{tenant}}}", "scopes": ["infer"], "limits": {"storage_quota_bytes": 5}}""")))
             {
                 var error = await onKey.ErrorAsync(HttpStatusCode.BadRequest, "invalid_limits");
                 Assert.Contains("storage_quota_bytes is a tenant's limit", (string?)error["message"], StringComparison.Ordinal);
@@ -389,9 +392,12 @@ public sealed class StorageLimitTests
             ($"api/v1/datasets/{dataset}/uploads", $"api/v1/datasets/{dataset}/uploads/{{0}}", CsvOfAtLeast(100)),
         })
         {
-            using var opened = await roomy.Client.PostAsync(open, Api.Json(open.Contains("datasets", StringComparison.Ordinal) ? """{"filename": "data.csv"}""" : """{"filename": "model.onnx"}"""));
+            using var opened = await roomy.Client.PostAsync(open,
+                Api.Json(open.Contains("datasets", StringComparison.Ordinal) ? """{"filename": "data.csv"}""" : """{"filename": "model.onnx"}"""));
             var id = (string)(await opened.JsonAsync(HttpStatusCode.Created))["id"]!;
-            using var chunk = new HttpRequestMessage(HttpMethod.Patch, string.Format(System.Globalization.CultureInfo.InvariantCulture, chunkPath, id)) { Content = new ByteArrayContent(body) };
+            using var chunk = new HttpRequestMessage(HttpMethod.Patch,
+                string.Format(System.Globalization.CultureInfo.InvariantCulture, chunkPath, id))
+            { Content = new ByteArrayContent(body) };
             chunk.Headers.Add("Upload-Offset", "0");
             using var refused = await full.Client.SendAsync(chunk);
             var error = await refused.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");

@@ -149,7 +149,8 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
                 }
 
                 var body = await rest.Content.ReadAsStringAsync();
-                Assert.True(rest.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
+                Assert.True(rest.StatusCode == HttpStatusCode.Conflict &&
+                    (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
                 return false;
             },
             "the upload takes the rest of the file (it answers upload_busy until it has noticed the broken connection)");

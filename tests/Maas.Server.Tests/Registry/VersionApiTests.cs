@@ -146,12 +146,14 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
             Assert.Equal(5, model["versions"]!.AsArray().Count);
         }
 
-        using (var badLineage = await client.PostAsync($"api/v1/models/{name}/versions?derived_from={name}/versions/99", MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx")))
+        using (var badLineage = await client.PostAsync($"api/v1/models/{name}/versions?derived_from={name}/versions/99",
+            MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx")))
         {
             await badLineage.ErrorAsync(HttpStatusCode.BadRequest, "lineage_not_found");
         }
 
-        using (var badSha = await client.PostAsync($"api/v1/models/{name}/versions", WithHeader(MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx"), "X-Maas-Sha256", new string('0', 64))))
+        using (var badSha = await client.PostAsync($"api/v1/models/{name}/versions",
+            WithHeader(MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx"), "X-Maas-Sha256", new string('0', 64))))
         {
             await badSha.ErrorAsync(HttpStatusCode.BadRequest, "checksum_mismatch");
         }
@@ -280,7 +282,8 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
     {
         var client = (await servers.GetAsync(db)).Client;
         var name = await client.CreateModelAsync();
-        using (var noName = await client.PostAsync($"api/v1/models/{name}/versions", new ByteArrayContent(TestArtifacts.Onnx()) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } }))
+        using (var noName = await client.PostAsync($"api/v1/models/{name}/versions",
+            new ByteArrayContent(TestArtifacts.Onnx()) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } }))
         {
             await noName.ErrorAsync(HttpStatusCode.BadRequest, "missing_filename");
         }
@@ -305,7 +308,8 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
         await noFile.ErrorAsync(HttpStatusCode.BadRequest, "empty_upload");
 
         // A misspelt field is refused rather than dropped (its lineage or metadata would be lost without a word).
-        using (var misspelt = new MultipartFormDataContent { { new StringContent("{\"k\": \"v\"}"), "metdata" }, { new ByteArrayContent(TestArtifacts.Onnx()), "file", "model.onnx" } })
+        using (var misspelt = new MultipartFormDataContent { { new StringContent("{\"k\": \"v\"}"), "metdata" },
+            { new ByteArrayContent(TestArtifacts.Onnx()), "file", "model.onnx" } })
         {
             using var refused = await client.PostAsync($"api/v1/models/{name}/versions", misspelt);
             var error = await refused.ErrorAsync(HttpStatusCode.BadRequest, "bad_request");

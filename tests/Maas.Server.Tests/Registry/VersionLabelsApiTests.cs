@@ -92,5 +92,6 @@ public sealed class VersionLabelsApiTests(ServerPerDb servers) : IClassFixture<S
 
     // Outputs in name order: the view's map follows no order of its own.
     private static string? Canonical(JsonNode? labels) =>
-        labels is JsonObject map ? new JsonObject(map.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone()))).ToJsonString() : labels?.ToJsonString();
+        labels is JsonObject map ? new JsonObject(map.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone()))).ToJsonString()
+        : labels?.ToJsonString();
 }

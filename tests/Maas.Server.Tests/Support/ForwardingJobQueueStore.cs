@@ -20,7 +20,8 @@ internal abstract class ForwardingJobQueueStore : IJobQueueStore
     public virtual Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken) =>
         Inner.EnqueueAsync(job, firstEventType, firstEventData, cancellationToken);
 
-    public virtual Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken) =>
+    public virtual Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit,
+        CancellationToken cancellationToken) =>
         Inner.TryEnqueueAsync(job, firstEventType, firstEventData, limit, cancellationToken);
 
     public virtual Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken) => Inner.GetAsync(id, cancellationToken);
@@ -40,12 +41,14 @@ internal abstract class ForwardingJobQueueStore : IJobQueueStore
     public virtual Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken) =>
         Inner.ClaimAsync(kinds, worker, leaseUntil, now, cancellationToken);
 
-    public virtual Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
+    public virtual Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
         Inner.RenewAsync(id, worker, leaseUntil, progress, now, cancellationToken);
 
     public virtual Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => Inner.IsArtifactReferencedAsync(key, cancellationToken);
 
-    public virtual Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
+    public virtual Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
         Inner.CompleteAsync(id, worker, status, result, error, progress, now, cancellationToken);
 
     public virtual Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken) =>

@@ -22,7 +22,8 @@ public sealed class EndpointScopeTests(TenancyHostFixture fixture) : IClassFixtu
         foreach (var endpoint in endpoints)
         {
             var rule = access.Resolve(endpoint);
-            var name = endpoint is RouteEndpoint route ? $"{string.Join(",", route.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? [])} /{route.RoutePattern.RawText?.TrimStart('/')}" : endpoint.DisplayName;
+            var name = endpoint is RouteEndpoint route ? $"{string.Join(",", route.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? [])} " +
+                $"/{route.RoutePattern.RawText?.TrimStart('/')}" : endpoint.DisplayName;
             switch (rule.Kind)
             {
                 case AccessKind.Undeclared:

@@ -54,7 +54,8 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
         var bearer = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(TenancyHost.AdminKey));
         Assert.Equal(Ok, bearer.Status);
         Assert.Equal("maas", bearer.Single.Name);
-        var apiKey = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, new Dictionary<string, string> { ["x-api-key"] = TenancyHost.AdminKey });
+        var apiKey = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser,
+            new Dictionary<string, string> { ["x-api-key"] = TenancyHost.AdminKey });
         Assert.Equal(Ok, apiKey.Status);
 
         var wrong = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth("maas_not-a-key-anyone-issued-000000000"));
@@ -97,7 +98,13 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
         await a.CreateModelAsync(name);
         await a.UploadAsync(name, TestArtifacts.Onnx(), "model.onnx");
         var request = new ModelInferRequest { ModelName = name };
-        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 4 }, Contents = new InferTensorContents { Fp32Contents = { 1, 2, 3, 4 } } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor
+        {
+            Name = "input",
+            Datatype = "FP32",
+            Shape = { 1, 4 },
+            Contents = new InferTensorContents { Fp32Contents = { 1, 2, 3, 4 } }
+        });
         using var grpc = new GrpcTestClient(fixture.Grpc, apiKey: null);
         var hidden = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, Auth(b));
         Assert.Equal(5, hidden.Status); // NOT_FOUND, as for a model that does not exist

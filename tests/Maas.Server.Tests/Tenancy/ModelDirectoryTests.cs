@@ -21,7 +21,8 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
     {
         _store = new SqlRegistryStore(SqliteDialect.ForFile(Path.Combine(_folder.Path, "registry.db")));
         await _store.MigrateAsync(CancellationToken.None);
-        _registry = new ModelRegistry(_store, new FilesystemArtifactStore(Path.Combine(_folder.Path, "artifacts")), new StagingArea(Path.Combine(_folder.Path, "staging")), new RegistryOptions());
+        _registry = new ModelRegistry(_store, new FilesystemArtifactStore(Path.Combine(_folder.Path, "artifacts")), new StagingArea(Path.Combine(_folder.Path, "staging")),
+            new RegistryOptions());
         foreach (var (owner, name, visibility) in new[]
         {
             ("acme", "faces", ModelVisibility.Private),
@@ -80,7 +81,8 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
     [Fact]
     public async Task Another_tenants_private_model_is_the_same_answer_as_no_model()
     {
-        foreach (var (hidden, absent) in new[] { ("acme/faces", "acme/nothing"), ("beta/only-beta", "beta/nothing"), ("only-beta", "nothing"), ("acme/faces:prod", "acme/nothing:prod") })
+        foreach (var (hidden, absent) in new[] { ("acme/faces", "acme/nothing"), ("beta/only-beta", "beta/nothing"), ("only-beta", "nothing"), ("acme/faces:prod",
+            "acme/nothing:prod") })
         {
             var refused = await CheckAsync(Of("delta"), hidden);
             var missing = await CheckAsync(Of("delta"), absent);

@@ -62,7 +62,8 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
 
         // Another tenant's private model is exactly a missing one: qualified, short, on every route.
         var missing = Names.Unique("missing");
-        foreach (var path in new[] { "v2/models/{0}/infer", "v2/models/{0}/versions/1/infer", "v2/models/{0}/ready", "v2/models/{0}", "api/v1/models/{0}", "api/v1/models/{0}/versions/1" })
+        foreach (var path in new[] { "v2/models/{0}/infer", "v2/models/{0}/versions/1/infer", "v2/models/{0}/ready", "v2/models/{0}", "api/v1/models/{0}",
+            "api/v1/models/{0}/versions/1" })
         {
             var hidden = await AnswerAsync(b, path, $"{tenantA}%2F{faces}");
             var absent = await AnswerAsync(b, path, $"{tenantA}%2F{missing}");
@@ -89,7 +90,8 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         Assert.Equal(($"{tenantB}/{faces}", $"{tenantB}/{faces}"), (metadata.Single.Name, stats.Single.ModelStats[0].Name));
         var grpcHidden = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{faces}"), ModelInferResponse.Parser, Auth(grpcB));
         var grpcAbsent = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{missing}"), ModelInferResponse.Parser, Auth(grpcB));
-        Assert.Equal((5, grpcAbsent.Message?.Replace(missing, "X", StringComparison.Ordinal)), (grpcHidden.Status, grpcHidden.Message?.Replace(faces, "X", StringComparison.Ordinal)));
+        Assert.Equal((5, grpcAbsent.Message?.Replace(missing, "X", StringComparison.Ordinal)), (grpcHidden.Status,
+            grpcHidden.Message?.Replace(faces, "X", StringComparison.Ordinal)));
 
         // /api/v1 names the owner and the qualified name; the other's shared model is readable, not writable.
         var other = await (await a.GetAsync($"api/v1/models/{tenantB}%2F{faces}")).JsonAsync(HttpStatusCode.OK);
@@ -104,7 +106,8 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
 
         var listed = await (await a.GetAsync($"api/v1/models?q={faces}")).JsonAsync(HttpStatusCode.OK);
         var rows = listed["models"]!.AsArray().Select(m => ((string?)m!["owner"], (string?)m["qualified_name"], (string?)m["url"])).Order().ToArray();
-        var expected = new (string?, string?, string?)[] { (tenantA, $"{tenantA}/{faces}", $"/api/v1/models/{faces}"), (tenantB, $"{tenantB}/{faces}", $"/api/v1/models/{tenantB}%2F{faces}") };
+        var expected = new (string?, string?,
+            string?)[] { (tenantA, $"{tenantA}/{faces}", $"/api/v1/models/{faces}"), (tenantB, $"{tenantB}/{faces}", $"/api/v1/models/{tenantB}%2F{faces}") };
         Assert.Equal(expected.Order(), rows);
         var listedByB = await (await b.GetAsync($"api/v1/models?q={faces}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([tenantB], listedByB["models"]!.AsArray().Select(m => (string?)m!["owner"]));
@@ -190,7 +193,13 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
     private static ModelInferRequest Infer(string model)
     {
         var request = new ModelInferRequest { ModelName = model };
-        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 4 }, Contents = new InferTensorContents { Fp32Contents = { 1, 2, 3, 4 } } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor
+        {
+            Name = "input",
+            Datatype = "FP32",
+            Shape = { 1, 4 },
+            Contents = new InferTensorContents { Fp32Contents = { 1, 2, 3, 4 } }
+        });
         return request;
     }
 

@@ -38,10 +38,12 @@ public sealed class OpenCallLimitTests
     {
         await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
         var tenant = await host.CreateTenantAsync();
-        (await host.Admin.PostAsync("api/v1/models", Api.Json("""{"name": "budgeted", "owner": "TENANT"}""".Replace("TENANT", tenant, StringComparison.Ordinal)))).EnsureSuccessStatusCode();
+        (await host.Admin.PostAsync("api/v1/models",
+            Api.Json("""{"name": "budgeted", "owner": "TENANT"}""".Replace("TENANT", tenant, StringComparison.Ordinal)))).EnsureSuccessStatusCode();
         // The model lives in the tenant's namespace: the admin names it tenant/budgeted.
         (await host.Admin.PutAsJsonAsync($"api/v1/models/{tenant}%2Fbudgeted/config", new { max_batch_size = 0, threads = 1 })).EnsureSuccessStatusCode();
-        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Fbudgeted/versions", MaasTestServer.Artifact(TestModels.Mlp(512, [4096], 512, seed: 5), "budgeted.onnx"))).EnsureSuccessStatusCode();
+        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Fbudgeted/versions",
+            MaasTestServer.Artifact(TestModels.Mlp(512, [4096], 512, seed: 5), "budgeted.onnx"))).EnsureSuccessStatusCode();
         var (_, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"daily_compute_seconds": 0.02}""");
         using var grpc = new GrpcTestClient(host.Server.GrpcAddress(), key);
 
@@ -120,7 +122,8 @@ public sealed class OpenCallLimitTests
         var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.ModelsWrite, MaasScopes.ModelsRead]);
         using var client = host.Client(key);
         var model = await client.CreateModelAsync();
-        var session = await (await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx", "size": 1048576}"""))).JsonAsync(HttpStatusCode.Created);
+        var session = await (await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx", "size": 1048576}"""))).JsonAsync(
+            HttpStatusCode.Created);
 
         // A chunk whose body the client keeps open: 64 KiB sent, the rest held back.
         var outgoing = Channel.CreateUnbounded<byte[]>();
@@ -170,7 +173,8 @@ public sealed class OpenCallLimitTests
         Maas.Core.Formats.Gguf.GgufLlamaModelFactory.Write(gguf, new Maas.Core.Formats.Gguf.GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
         (await host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "talker", "owner": "{{tenant}}", "task": "text-generation"}"""))).EnsureSuccessStatusCode();
         (await host.Admin.PutAsJsonAsync($"api/v1/models/{tenant}%2Ftalker/config", new { parallel_sequences = 1, context_size = 4200 })).EnsureSuccessStatusCode();
-        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Ftalker/versions", MaasTestServer.Artifact(await File.ReadAllBytesAsync(gguf), "gen.gguf"))).EnsureSuccessStatusCode();
+        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Ftalker/versions", MaasTestServer.Artifact(await File.ReadAllBytesAsync(gguf), "gen.gguf"))).EnsureSuccessStatusCode(
+            );
         var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer]);
         using var client = host.Client(key);
         client.Timeout = Timeout.InfiniteTimeSpan;

@@ -64,7 +64,8 @@ public sealed class TenantDeleteRaceTests
             }
             else
             {
-                Assert.True(modelCreated || datasetCreated || fileCreated || jobQueued, $"{tenant}: the delete was refused though nothing it owns was added"); // keys do not block a delete
+                // keys do not block a delete
+                Assert.True(modelCreated || datasetCreated || fileCreated || jobQueued, $"{tenant}: the delete was refused though nothing it owns was added");
                 Assert.Equal(keyCreated ? 1 : 0, keys.Count);
             }
         }
@@ -89,17 +90,42 @@ public sealed class TenantDeleteRaceTests
             "tenant_not_found");
         var dataset = Outcome(
             () => datasets.CreateDatasetAsync(
-                new Maas.Core.Datasets.Dataset { Name = DatasetName(tenant), Owner = tenant, Visibility = ModelVisibility.Private, Description = "", CreatedBy = "race", CreatedAt = DateTimeOffset.UtcNow },
+                new Maas.Core.Datasets.Dataset
+                {
+                    Name = DatasetName(tenant),
+                    Owner = tenant,
+                    Visibility = ModelVisibility.Private,
+                    Description = "",
+                    CreatedBy = "race",
+                    CreatedAt = DateTimeOffset.UtcNow
+                },
                 CancellationToken.None),
             "tenant_not_found");
         var file = Outcome(
             () => files.AddAsync(
-                new Maas.Core.FineTuning.FineTuningFile { Id = FileId(tenant), Tenant = tenant, Filename = "f.jsonl", Purpose = "fine-tune", Sha256 = "", CreatedBy = "race", CreatedAt = DateTimeOffset.UtcNow },
+                new Maas.Core.FineTuning.FineTuningFile
+                {
+                    Id = FileId(tenant),
+                    Tenant = tenant,
+                    Filename = "f.jsonl",
+                    Purpose = "fine-tune",
+                    Sha256 = "",
+                    CreatedBy = "race",
+                    CreatedAt = DateTimeOffset.UtcNow
+                },
                 CancellationToken.None),
             "tenant_not_found");
         var job = Outcome(
             () => jobs.EnqueueAsync(
-                new Maas.Core.Jobs.Queue.QueuedJob { Id = JobId(tenant), Kind = UnhandledKind, Tenant = tenant, CreatedBy = "race", CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow },
+                new Maas.Core.Jobs.Queue.QueuedJob
+                {
+                    Id = JobId(tenant),
+                    Kind = UnhandledKind,
+                    Tenant = tenant,
+                    CreatedBy = "race",
+                    CreatedAt = DateTimeOffset.UtcNow,
+                    UpdatedAt = DateTimeOffset.UtcNow
+                },
                 CancellationToken.None),
             "tenant_not_found");
         var key = Outcome(

@@ -84,7 +84,8 @@ public sealed class UsageModelFilterTests
 
         // The route: the same rows, the limit applied after the filter, and the totals of those rows.
         var answer = await (await host.Admin.GetAsync("api/v1/usage?tenant=own&model=m&limit=2")).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(every.Where(r => r.Tenant == "own").Take(2).Select(Describe), answer["rows"]!.AsArray().Select(r => $"{r!["tenant"]} {r["key_id"]} {r["model"]} {r["requests"]}"));
+        Assert.Equal(every.Where(r => r.Tenant == "own").Take(2).Select(Describe),
+            answer["rows"]!.AsArray().Select(r => $"{r!["tenant"]} {r["key_id"]} {r["model"]} {r["requests"]}"));
         var owner = await (await host.Admin.GetAsync("api/v1/usage?model=own/m")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(8, (long?)owner["totals"]!["requests"]);
     }

@@ -72,7 +72,8 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         { "no inputs", """{"id":"x"}""", ["\"inputs\""] },
         { "missing input", """{"inputs":[]}""", ["input 'input' is missing", "FP32 [-1,4]"] },
         { "data not an array", Input(data: "\"abc\""), ["input 'input'", "must be an array"] },
-        { "unknown output", """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"outputs":[{"name":"probs"}]}""", ["unknown output 'probs'", "'output'"] },
+        { "unknown output", """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"outputs":[{"name":"probs"}]}""",
+        ["unknown output 'probs'", "'output'"] },
     };
 
     [Theory]
@@ -155,7 +156,8 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
     [Fact]
     public async Task Binary_data_without_the_header_length_is_refused()
     {
-        var (status, error, _) = await Client.PostJsonAsync("/v2/models/m/infer", """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":16}}]}""");
+        var (status, error, _) = await Client.PostJsonAsync("/v2/models/m/infer",
+            """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":16}}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("input 'input' has binary_data_size but the request has no Inference-Header-Content-Length", error.GetProperty("error").GetString());
     }

@@ -54,7 +54,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
     [Fact]
     public async Task Binary_outputs_carry_the_strings_as_binary_bytes()
     {
-        var json = """{"inputs":[{"name":"input","shape":[2,4],"datatype":"FP32","parameters":{"binary_data_size":32}}],"outputs":[{"name":"output","parameters":{"classification":1,"binary_data":true}}]}""";
+        var json = """{"inputs":[{"name":"input","shape":[2,4],"datatype":"FP32","parameters":{"binary_data_size":32}}],"outputs":[{"name":"output","parameters":""" +
+            """{"classification":1,"binary_data":true}}]}""";
         using var content = InferenceHost.BinaryBody(json, InferenceHost.Floats([1, 5, 10, 4, 4, 3, 2, 1]));
         var response = await fixture.Server.Client.PostAsync("/v2/models/m/infer", content);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -88,7 +89,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         var name = "cls-" + type.Name().ToLowerInvariant();
         await fixture.Server.RegisterAsync(name, TestModels.Identity(type));
         var expected = $"output 'output' is {type.Name()}: the classification extension ranks numeric outputs only";
-        var body = $$$"""{"inputs":[{"name":"input","shape":[1,3],"datatype":"{{{type.Name()}}}","data":{{{data}}}}],"outputs":[{"name":"output","parameters":{"classification":1}}]}""";
+        var body = $$$"""{"inputs":[{"name":"input","shape":[1,3],"datatype":"{{{type.Name()}}}","data":{{{data}}}}],"outputs":""" +
+            $$$"""[{"name":"output","parameters":{"classification":1}}]}""";
         var (status, error, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer", body);
         Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
         Assert.Contains(expected, error.GetProperty("error").GetString());
@@ -124,7 +126,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.Equal(0, version.GetProperty("inference_count").GetInt64());
 
         // The same output without the parameter is answered.
-        (status, var ok, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer", body.Replace("\"classification\":1", "\"binary_data\":false", StringComparison.Ordinal));
+        (status, var ok, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer",
+            body.Replace("\"classification\":1", "\"binary_data\":false", StringComparison.Ordinal));
         Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
     }
 
@@ -132,7 +135,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
     public async Task Int64_values_past_doubles_precision_are_ranked_exactly()
     {
         await fixture.Server.RegisterAsync("cls-int64", TestModels.Identity(TensorDataType.Int64));
-        var body = """{"inputs":[{"name":"input","shape":[1,3],"datatype":"INT64","data":[[9007199254740992,9007199254740993,-1]]}],"outputs":[{"name":"output","parameters":{"classification":2}}]}""";
+        var body = """{"inputs":[{"name":"input","shape":[1,3],"datatype":"INT64","data":[[9007199254740992,9007199254740993,-1]]}],"outputs":[{"name":"output","parameters":""" +
+            """{"classification":2}}]}""";
         var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-int64/infer", body);
         Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
         Assert.Equal(["9007199254740993:1", "9007199254740992:0"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
@@ -293,7 +297,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.False(stored.GetProperty("signature").TryGetProperty("class_labels", out _), stored.ToString());
 
         // Its first call loads it; the load reads the labels, so the call already names them.
-        const string ask = """{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[1,5,10],[4,3,2]]}],"outputs":[{"name":"scores","parameters":{"classification":1}}]}""";
+        const string ask = """{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[1,5,10],[4,3,2]]}],"outputs":[{"name":"scores","parameters":""" +
+            """{"classification":1}}]}""";
         var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-older/infer", ask);
         Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
         Assert.Equal(["10:2:fox", "4:0:cat"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
@@ -318,7 +323,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.Equal("[-1,-1]", declared.GetProperty("shape").GetRawText());
 
         static string Ask(string parameters) =>
-            $$$"""{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[0.1,0.2,0.7],[0.5,0.4,0.1]]}],"outputs":[{"name":"probabilities","parameters":{{{parameters}}}}]}""";
+            $$$"""{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[0.1,0.2,0.7],[0.5,0.4,0.1]]}],"outputs":""" +
+            $$$"""[{"name":"probabilities","parameters":{{{parameters}}}}]}""";
         var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-zipmap/infer", Ask("""{"binary_data":false}"""));
         Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
         var output = ok.GetProperty("outputs")[0];
@@ -375,7 +381,8 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
     {
         using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
         var result = await grpc.CallRawAsync("ModelStreamInfer",
-            [GrpcRequest(new InferParameter { Uint64Param = 1 }).ToByteArray(), GrpcRequest(new InferParameter { DoubleParam = 1.5 }).ToByteArray(), GrpcRequest(new InferParameter { Int64Param = 3 }).ToByteArray()],
+            [GrpcRequest(new InferParameter { Uint64Param = 1 }).ToByteArray(), GrpcRequest(new InferParameter { DoubleParam = 1.5 }).ToByteArray(),
+                GrpcRequest(new InferParameter { Int64Param = 3 }).ToByteArray()],
             ModelStreamInferResponse.Parser);
         Assert.True(result.Status == 0, result.Message);
         Assert.Equal(3, result.Responses.Count);

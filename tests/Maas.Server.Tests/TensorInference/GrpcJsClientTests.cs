@@ -130,7 +130,8 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
         var proto = NodeTools.TritonProto;
         var address = fixture.Server.GrpcAddress();
         var model = ProtocolFixture.IdentityModel(TensorDataType.FP32);
-        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"\"{client}\" \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey} {ProtocolFixture.IdentityModel(TensorDataType.Bytes)}", Path.GetDirectoryName(client)!, TimeSpan.FromMinutes(1));
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"\"{client}\" \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey} " +
+            $"{ProtocolFixture.IdentityModel(TensorDataType.Bytes)}", Path.GetDirectoryName(client)!, TimeSpan.FromMinutes(1));
         Assert.True(code == 0, text);
         var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
         Assert.True(result.GetProperty("live").GetProperty("res").GetProperty("live").GetBoolean());

@@ -31,7 +31,8 @@ internal sealed class GrpcTestClient : IDisposable
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         if (trust is not null)
         {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && certificate.GetCertHashString() == trust.GetCertHashString();
+            handler.SslOptions.RemoteCertificateValidationCallback =
+                (_, certificate, _, _) => certificate is not null && certificate.GetCertHashString() == trust.GetCertHashString();
         }
 
         _http = new HttpClient(handler)
@@ -43,13 +44,15 @@ internal sealed class GrpcTestClient : IDisposable
         };
     }
 
-    public Task<GrpcResult<TResponse>> CallAsync<TResponse>(string method, IMessage request, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
+    public Task<GrpcResult<TResponse>> CallAsync<TResponse>(string method, IMessage request, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null,
+        CancellationToken cancellationToken = default)
         where TResponse : IMessage<TResponse> =>
         CallRawAsync(method, [request.ToByteArray()], parser, headers, cancellationToken);
 
     /// <summary>Sends already-serialised messages (one frame each), e.g. a stream or a malformed message.</summary>
     /// <param name="compressed">Marks every frame as compressed (the bytes must already be); the caller sets grpc-encoding.</param>
-    public async Task<GrpcResult<TResponse>> CallRawAsync<TResponse>(string method, IReadOnlyList<byte[]> messages, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default, bool compressed = false)
+    public async Task<GrpcResult<TResponse>> CallRawAsync<TResponse>(string method, IReadOnlyList<byte[]> messages, MessageParser<TResponse> parser,
+        IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default, bool compressed = false)
         where TResponse : IMessage<TResponse>
     {
         var body = new MemoryStream();
@@ -70,7 +73,8 @@ internal sealed class GrpcTestClient : IDisposable
         };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         request.Headers.TE.ParseAdd("trailers");
-        var credentials = headers?.Keys.Any(k => k.Equals("authorization", StringComparison.OrdinalIgnoreCase) || k.Equals("x-api-key", StringComparison.OrdinalIgnoreCase)) == true;
+        var credentials = headers?.Keys.Any(
+            k => k.Equals("authorization", StringComparison.OrdinalIgnoreCase) || k.Equals("x-api-key", StringComparison.OrdinalIgnoreCase)) == true;
         if (_apiKey is not null && !credentials)
         {
             request.Headers.TryAddWithoutValidation("authorization", "Bearer " + _apiKey);

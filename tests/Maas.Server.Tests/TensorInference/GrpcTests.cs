@@ -103,7 +103,11 @@ public sealed class GrpcTests(ProtocolFixture fixture) : IClassFixture<ProtocolF
     {
         ModelInferRequest Request(float value, string name = "input")
         {
-            var r = new ModelInferRequest { ModelName = ProtocolFixture.IdentityModel(TensorDataType.FP32), Id = value.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            var r = new ModelInferRequest
+            {
+                ModelName = ProtocolFixture.IdentityModel(TensorDataType.FP32),
+                Id = value.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            };
             var i = new ModelInferRequest.Types.InferInputTensor { Name = name, Datatype = "FP32" };
             i.Shape.Add([1, 3]);
             r.Inputs.Add(i);

@@ -15,7 +15,8 @@ namespace Maas.Server.Tests.TensorInference;
 internal static class InferenceHost
 {
     /// <summary>Starts a server with gRPC on (port 0) plus <paramref name="settings"/>; <paramref name="configure"/> changes services.</summary>
-    public static Task<MaasTestServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
+    public static Task<MaasTestServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null,
+        Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
         var all = new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
@@ -59,7 +60,8 @@ internal static class InferenceHost
     }
 
     /// <summary>POSTs a JSON body and returns status and parsed body.</summary>
-    public static async Task<(HttpStatusCode Status, JsonElement Body, HttpResponseMessage Response)> PostJsonAsync(this HttpClient client, string path, string json, CancellationToken cancellationToken = default)
+    public static async Task<(HttpStatusCode Status, JsonElement Body, HttpResponseMessage Response)> PostJsonAsync(this HttpClient client, string path, string json,
+        CancellationToken cancellationToken = default)
     {
         var response = await client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), cancellationToken);
         var text = await response.Content.ReadAsStringAsync(cancellationToken);

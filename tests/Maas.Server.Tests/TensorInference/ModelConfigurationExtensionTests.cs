@@ -19,7 +19,8 @@ public sealed class ModelConfigurationExtensionTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
-        await RegisterAsync("mlp", OnnxModelWriter.Mlp(4, [8], 3).ToBytes(), """{"max_batch_size": 8, "preferred_batch_sizes": [2, 4], "max_queue_delay_ms": 3, "instance_count": 2}""");
+        await RegisterAsync("mlp", OnnxModelWriter.Mlp(4, [8], 3).ToBytes(),
+            """{"max_batch_size": 8, "preferred_batch_sizes": [2, 4], "max_queue_delay_ms": 3, "instance_count": 2}""");
         await RegisterAsync("fixed", OnnxModelWriter.Identity(OnnxElementType.Int64, 2, 3).ToBytes(), null);
         await RegisterAsync("fixed", OnnxModelWriter.Identity(OnnxElementType.Int64, 2, 3).ToBytes(), null);
     }
@@ -39,7 +40,8 @@ public sealed class ModelConfigurationExtensionTests : IAsyncLifetime
         foreach (var (configured, described) in new[] { ("input", "inputs"), ("output", "outputs") })
         {
             var expected = metadata.GetProperty(described).EnumerateArray().Select(t =>
-                (t.GetProperty("name").GetString(), "TYPE_" + t.GetProperty("datatype").GetString(), string.Join(",", t.GetProperty("shape").EnumerateArray().Skip(1).Select(d => d.GetInt64()))));
+                (t.GetProperty("name").GetString(), "TYPE_" + t.GetProperty("datatype").GetString(),
+                string.Join(",", t.GetProperty("shape").EnumerateArray().Skip(1).Select(d => d.GetInt64()))));
             var actual = config.GetProperty(configured).EnumerateArray().Select(t =>
                 (t.GetProperty("name").GetString(), t.GetProperty("data_type").GetString()!, string.Join(",", t.GetProperty("dims").EnumerateArray().Select(d => d.GetInt64()))));
             Assert.Equal(expected, actual);

@@ -34,8 +34,22 @@ public class OverloadTests : IAsyncLifetime
 
         // The only instance is kept busy by a held batch (HeldRows rows) on purpose. "full" has no queue time budget: on
         // a loaded host the request waiting behind the held batch could otherwise be dropped past the default 10 s.
-        await _server.RegisterAsync("full", TestModels.Mlp(Width, [64], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
-        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [64], Width, seed: 3), new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
+        await _server.RegisterAsync("full", TestModels.Mlp(Width, [64], Width, seed: 3), new
+        {
+            max_batch_size = 0,
+            queue_limit = 1,
+            instance_count = 1,
+            threads = 1,
+            queue_time_budget_ms = 0
+        });
+        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [64], Width, seed: 3), new
+        {
+            max_batch_size = 0,
+            queue_limit = 100,
+            instance_count = 1,
+            threads = 1,
+            queue_time_budget_ms = 200
+        });
     }
 
     public async Task DisposeAsync()
@@ -82,7 +96,8 @@ public class OverloadTests : IAsyncLifetime
     public async Task A_refused_upload_is_answered_before_it_is_sent_and_the_server_never_takes_the_rest()
     {
         // The listener reads only a little ahead of the handler, so a refused body stays in the socket.
-        var transport = _server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>().Value;
+        var transport = _server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>(
+            ).Value;
         Assert.Equal(64L << 10, transport.MaxReadBufferSize);
 
         var (running, queued) = await FillQueueAsync();
@@ -147,7 +162,8 @@ public class OverloadTests : IAsyncLifetime
         Assert.Equal("1", dropped.Headers.GetValues("Retry-After").Single());
         using (var error = JsonDocument.Parse(await dropped.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("waited \\d+ ms for model 'budget' version 1 \\(its body read and its queue\\) and would run about \\d+ ms more, over its queue time budget of 200 ms \\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("waited \\d+ ms for model 'budget' version 1 \\(its body read and its queue\\) and would run about \\d+ ms more, over its queue time budget of 200 ms " +
+                "\\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
             Assert.Equal("queue_time_budget_ms", error.RootElement.GetProperty("limit").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
@@ -165,7 +181,8 @@ public class OverloadTests : IAsyncLifetime
         Assert.Equal("close", refused.Headers.Connection.Single(), ignoreCase: true);
         using (var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue and run about \\d+ ms, over 80% of its queue time budget of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue and run about \\d+ ms, over 80% of its queue time budget " +
+                "of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
 
@@ -203,7 +220,8 @@ public class OverloadTests : IAsyncLifetime
     private static HttpContent Rows(int rows)
     {
         var raw = new byte[rows * Width * 4];
-        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{rows}}},{{{Width}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{rows}}},{{{Width}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""";
         return InferenceHost.BinaryBody(json, raw);
     }
 

@@ -121,10 +121,12 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         { "input", [(3 << 3) | 5, 1, 0, 0, 0], "field 3 (inputs[0].shape) has wire type 5", "a varint (wire type 0) or packed (wire type 2)" },
         { "input", [2 << 3, 1], "field 2 (inputs[0].datatype) has wire type 0", "length-delimited (wire type 2)" },
         { "input", [5 << 3, 1], "field 5 (inputs[0].contents) has wire type 0", "length-delimited (wire type 2)" },
-        { "input", Field(4, [.. Field(1, "k"u8.ToArray()), .. Field(2, [(1 << 3) | 1, 1, 0, 0, 0, 0, 0, 0, 0])]), "field 1 (inputs[0].parameters[\"k\"].bool_param) has wire type 1", "a varint (wire type 0)" },
+        { "input", Field(4, [.. Field(1, "k"u8.ToArray()), .. Field(2, [(1 << 3) | 1, 1, 0, 0, 0, 0, 0, 0, 0])]),
+        "field 1 (inputs[0].parameters[\"k\"].bool_param) has wire type 1", "a varint (wire type 0)" },
         { "contents", [6 << 3, 1], "field 6 (inputs[0].contents.fp32_contents) has wire type 0", "32-bit (wire type 5) or packed (wire type 2)" },
         { "output", [1 << 3, 1], "field 1 (outputs[0].name) has wire type 0", "length-delimited (wire type 2)" },
-        { "request", Field(4, [.. Field(1, "priority"u8.ToArray()), .. Field(2, Field(2, [1]))]), "field 2 (parameters[\"priority\"].int64_param) has wire type 2", "a varint (wire type 0)" },
+        { "request", Field(4, [.. Field(1, "priority"u8.ToArray()), .. Field(2, Field(2, [1]))]), "field 2 (parameters[\"priority\"].int64_param) has wire type 2",
+        "a varint (wire type 0)" },
     };
 
     [Theory]
@@ -168,7 +170,8 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains("malformed ModelReadyRequest: field 1 (name) has wire type 0", ready.Message);
 
         byte[] version = Field(3, [.. Field(1, "version"u8.ToArray()), .. Field(2, Field(2, [1]))]); // int64_param as length-delimited
-        var load = await grpc.CallRawAsync("RepositoryModelLoad", [[.. new RepositoryModelLoadRequest { ModelName = "m" }.ToByteArray(), .. version]], RepositoryModelLoadResponse.Parser);
+        var load = await grpc.CallRawAsync("RepositoryModelLoad", [[.. new RepositoryModelLoadRequest { ModelName = "m" }.ToByteArray(), .. version]],
+            RepositoryModelLoadResponse.Parser);
         Assert.True(load.Status == 3, $"status {load.Status} {load.Message}");
         Assert.Contains("field 2 (parameters[\"version\"].int64_param) has wire type 2", load.Message);
     }
@@ -181,7 +184,8 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
     [InlineData("RepositoryModelUnload", "unload", "config", "{}")]
     public async Task Repository_config_and_file_parameters_get_the_same_refusal_over_grpc_as_over_rest(string method, string route, string parameter, string value)
     {
-        var (status, error, _) = await Client.PostJsonAsync($"/v2/repository/models/m/{route}", System.Text.Json.JsonSerializer.Serialize(new { parameters = new Dictionary<string, string> { [parameter] = value } }));
+        var (status, error, _) = await Client.PostJsonAsync($"/v2/repository/models/m/{route}",
+            System.Text.Json.JsonSerializer.Serialize(new { parameters = new Dictionary<string, string> { [parameter] = value } }));
         Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
         var rest = error.GetProperty("error").GetString();
 
@@ -191,8 +195,10 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         };
         using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
         var (code, message) = method == "RepositoryModelLoad"
-            ? await grpc.CallAsync(method, new RepositoryModelLoadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelLoadResponse.Parser) is var l ? (l.Status, l.Message) : default
-            : await grpc.CallAsync(method, new RepositoryModelUnloadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelUnloadResponse.Parser) is var u ? (u.Status, u.Message) : default;
+            ? await grpc.CallAsync(method, new RepositoryModelLoadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelLoadResponse.Parser) is var l
+                ? (l.Status, l.Message) : default
+            : await grpc.CallAsync(method, new RepositoryModelUnloadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelUnloadResponse.Parser) is var u
+                ? (u.Status, u.Message) : default;
         Assert.True(code == 3, $"status {code} {message}"); // INVALID_ARGUMENT
         Assert.Equal(rest, message);
         Assert.Contains($"parameter \"{parameter}\" is not supported", message);
@@ -248,7 +254,8 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
     [InlineData("\"16\"", "binary_data_size must be a non-negative integer, not \"16\"")]
     public async Task Binary_data_sizes_that_are_huge_or_not_integers_get_400_saying_so(string size, string expected)
     {
-        var json = """{"inputs":[{"name":"a","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":SIZE}},{"name":"b","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":SIZE}}]}"""
+        var json = ("""{"inputs":[{"name":"a","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":SIZE}},{"name":"b","shape":[1],"datatype":"BYTES","parameters":""" +
+            """{"binary_data_size":SIZE}}]}""")
             .Replace("SIZE", size);
         var header = System.Text.Encoding.UTF8.GetBytes(json);
         var content = new ByteArrayContent([.. header, 1, 0, 0, 0, 120]);

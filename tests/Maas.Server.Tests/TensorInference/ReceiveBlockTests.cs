@@ -32,7 +32,8 @@ public sealed class ReceiveBlockTests
             BitConverter.TryWriteBytes(raw.AsSpan(i * sizeof(float)), (float)i);
         }
 
-        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{Rows}}},4],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{Rows}}},4],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""";
         for (var call = 0; call < 3; call++)
         {
             using var response = await server.Client.PostAsync("/v2/models/wide/infer", InferenceHost.BinaryBody(json, raw));

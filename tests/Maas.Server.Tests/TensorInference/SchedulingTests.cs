@@ -40,7 +40,14 @@ public class SchedulingTests : IAsyncLifetime
 
         // One instance, one waiting request at most: a batch held at its gate keeps it busy on purpose. No queue time
         // budget: on a loaded host the request waiting behind the held batch could otherwise be dropped past 10 s.
-        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
+        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3), new
+        {
+            max_batch_size = 0,
+            queue_limit = 1,
+            instance_count = 1,
+            threads = 1,
+            queue_time_budget_ms = 0
+        });
     }
 
     public async Task DisposeAsync()
@@ -52,7 +59,8 @@ public class SchedulingTests : IAsyncLifetime
     private static HttpContent Rows(int rows, int width, float value = 0.5f)
     {
         var raw = InferenceHost.Floats(Enumerable.Repeat(value, rows * width));
-        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{rows}}},{{{width}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{rows}}},{{{width}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""";
         return InferenceHost.BinaryBody(json, raw);
     }
 
@@ -150,7 +158,8 @@ public class SchedulingTests : IAsyncLifetime
         var running = Client.PostAsync("/v2/models/slow/infer", Rows(HeldRows, SlowWidth));
         await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
         var raw = InferenceHost.Floats(new float[3 * SlowWidth]);
-        var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":50000}}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"timeout":50000}}""";
         var timedOut = await Client.PostAsync("/v2/models/slow/infer", InferenceHost.BinaryBody(json, raw));
         Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
         Assert.Contains("timeout of 50 ms", await timedOut.Content.ReadAsStringAsync());
@@ -182,7 +191,8 @@ public class SchedulingTests : IAsyncLifetime
         var gate = _runs.Gate("brief");
         gate.Close();
         var raw = InferenceHost.Floats(new float[HeldRows * SlowWidth]);
-        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{HeldRows}}},{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":300000000}}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{HeldRows}}},{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"timeout":300000000}}""";
         var running = Client.PostAsync("/v2/models/brief/infer", InferenceHost.BinaryBody(json, raw));
         await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
 

@@ -328,7 +328,8 @@ public sealed class SystemSharedMemoryTests(SystemSharedMemoryTests.Fixture fixt
         }
         finally
         {
-            var unregistered = await grpc.CallAsync("SystemSharedMemoryUnregister", new SystemSharedMemoryUnregisterRequest { Name = region }, SystemSharedMemoryUnregisterResponse.Parser);
+            var unregistered = await grpc.CallAsync("SystemSharedMemoryUnregister", new SystemSharedMemoryUnregisterRequest { Name = region },
+                SystemSharedMemoryUnregisterResponse.Parser);
             Assert.Equal(0, unregistered.Status);
         }
 

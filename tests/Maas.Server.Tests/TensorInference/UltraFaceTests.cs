@@ -72,7 +72,8 @@ public sealed class UltraFaceTests
         Assert.Equal("[1,3,240,320]", meta.GetProperty("inputs")[0].GetProperty("shape").GetRawText());
 
         var picture = InferenceHost.Floats(Picture());
-        var json = $$$"""{"inputs":[{"name":"input","shape":[1,3,240,320],"datatype":"FP32","parameters":{"binary_data_size":{{{picture.Length}}}}}],"outputs":[{"name":"scores","parameters":{"binary_data":true}}]}""";
+        var json = $$$"""{"inputs":[{"name":"input","shape":[1,3,240,320],"datatype":"FP32","parameters":{"binary_data_size":{{{picture.Length}}}}}],"outputs":""" +
+            $$$"""[{"name":"scores","parameters":{"binary_data":true}}]}""";
         var response = await server.Client.PostAsync("/v2/models/ultraface/infer", InferenceHost.BinaryBody(json, picture));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var (header, binary) = await InferenceHost.ReadBinaryResponseAsync(response);

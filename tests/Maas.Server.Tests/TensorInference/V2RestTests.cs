@@ -72,7 +72,8 @@ public sealed class V2RestTests(ProtocolFixture fixture) : IClassFixture<Protoco
             Assert.Equal(ProtocolFixture.IdentityModel(type), response.GetProperty("model_name").GetString());
             Assert.Equal("1", response.GetProperty("model_version").GetString());
             var output = response.GetProperty("outputs")[0];
-            Assert.Equal(("output", type.Name(), "[2,3]"), (output.GetProperty("name").GetString(), output.GetProperty("datatype").GetString(), output.GetProperty("shape").GetRawText()));
+            Assert.Equal(("output", type.Name(), "[2,3]"), (output.GetProperty("name").GetString(), output.GetProperty("datatype").GetString(),
+                output.GetProperty("shape").GetRawText()));
             var got = output.GetProperty("data").EnumerateArray().ToArray();
             Assert.Equal(values.Length, got.Length);
             for (var i = 0; i < values.Length; i++)
@@ -106,7 +107,8 @@ public sealed class V2RestTests(ProtocolFixture fixture) : IClassFixture<Protoco
     public async Task Every_datatype_round_trips_as_binary_data_in_both_directions(TensorDataType type)
     {
         var raw = TestModels.RawValues(type);
-        var json = $$$"""{"id":"b","inputs":[{"name":"input","shape":[2,3],"datatype":"{{{type.Name()}}}","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
+        var json = $$$"""{"id":"b","inputs":[{"name":"input","shape":[2,3],"datatype":"{{{type.Name()}}}","parameters":{"binary_data_size":{{{raw.Length}}}}}]""" +
+            $$$""","parameters":{"binary_data_output":true}}""";
         var response = await Client.PostAsync($"/v2/models/{ProtocolFixture.IdentityModel(type)}/infer", InferenceHost.BinaryBody(json, raw));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var (header, binary) = await InferenceHost.ReadBinaryResponseAsync(response);

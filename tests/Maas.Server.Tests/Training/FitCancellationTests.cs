@@ -115,12 +115,14 @@ public sealed class FitCancellationTests
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
         // The job says it fits (its "training" stage is reported right before the fit starts).
-        var fitting = await Conditions.ReadUntilAsync(() => JobAsync(client, id), j => (string?)j["stage"] == "training" || (string?)j["status"] is not ("queued" or "running"), "the job fits", show: j => j.ToJsonString());
+        var fitting = await Conditions.ReadUntilAsync(() => JobAsync(client, id), j => (string?)j["stage"] == "training" || (string?)j["status"] is not ("queued" or "running"),
+            "the job fits", show: j => j.ToJsonString());
         Assert.True((string?)fitting["status"] == "running", fitting.ToJsonString());
 
         var cancelled = Stopwatch.StartNew();
         (await client.PostAsync($"api/v1/training/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
-        var done = await Conditions.ReadUntilAsync(() => JobAsync(client, id), j => (string?)j["status"] is "succeeded" or "failed" or "cancelled", "the job ends", fullFitAtLeast, j => j.ToJsonString());
+        var done = await Conditions.ReadUntilAsync(() => JobAsync(client, id), j => (string?)j["status"] is "succeeded" or "failed" or "cancelled", "the job ends", fullFitAtLeast,
+            j => j.ToJsonString());
         var took = cancelled.Elapsed;
 
         Assert.True((string?)done["status"] == "cancelled", done.ToJsonString());
@@ -129,7 +131,8 @@ public sealed class FitCancellationTests
 
         // It stopped inside the fit (the trainer's check threw), not after it: no iteration curve, no "trained" checkpoint.
         var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray().Select(e => e!).ToArray();
-        var stopped = Assert.Single(events, e => (string?)e["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("the fit was stopped after", StringComparison.Ordinal));
+        var stopped = Assert.Single(events,
+            e => (string?)e["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("the fit was stopped after", StringComparison.Ordinal));
         Assert.True((double)stopped["data"]!["fit_seconds"]! < fullFitAtLeast.TotalSeconds, stopped.ToJsonString());
         Assert.DoesNotContain(events, e => (string?)e["type"] is "iteration" or "checkpoint" or "metrics");
         Assert.Equal("cancelled", (string?)events.Last(e => (string?)e["type"] == "status")["data"]!["status"]);

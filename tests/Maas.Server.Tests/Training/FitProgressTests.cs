@@ -69,7 +69,8 @@ public sealed class FitProgressTests
     [InlineData("lightgbm", "multiclass-classification", 4000, """{"iterations": 300, "leaves": 16, "min_examples_per_leaf": 2}""", false)]
     [InlineData("sdca", "binary-classification", 10000, """{"iterations": 200, "l2": 0.000001}""", true)]
     [InlineData("lbfgs", "multiclass-classification", 20000, """{"iterations": 100, "l1": 0, "l2": 0.000001}""", true)]
-    public async Task A_fit_counted_on_ML_NETs_progress_channel_reports_its_iterations_as_rising_percent(string trainer, string task, int rows, string hyperparameters, bool everyCountReported)
+    public async Task A_fit_counted_on_ML_NETs_progress_channel_reports_its_iterations_as_rising_percent(string trainer, string task, int rows, string hyperparameters,
+    bool everyCountReported)
     {
         await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
         {

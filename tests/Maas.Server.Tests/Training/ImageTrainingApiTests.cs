@@ -169,13 +169,15 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
         var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 30, Size, seed: 12, "few.zip");
         async Task<string> Refused(string extra, string code)
         {
-            using var response = await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("bad")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label"{{extra}}}"""));
+            using var response = await client.PostAsync("api/v1/training/jobs",
+                Api.Json($$"""{"model": "{{Names.Unique("bad")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label"{{extra}}}"""));
             var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
             return error.ToJsonString();
         }
 
         Assert.Contains("layer 1 (dense)", await Refused(""", "network": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense"}]""", "invalid_network"));
-        Assert.Contains("layer 0 (conv2d)", await Refused(""", "network": [{"type": "conv2d", "filters": 4, "kernel": 20}, {"type": "flatten"}, {"type": "dense"}]""", "invalid_network"));
+        Assert.Contains("layer 0 (conv2d)",
+            await Refused(""", "network": [{"type": "conv2d", "filters": 4, "kernel": 20}, {"type": "flatten"}, {"type": "dense"}]""", "invalid_network"));
         Assert.Contains("units must be 3", await Refused(""", "network": [{"type": "flatten"}, {"type": "dense", "units": 10}]""", "invalid_network"));
         Assert.Contains("epochs", await Refused(""", "hyperparameters": {"epochs": 0}""", "invalid_hyperparameters"));
         Assert.Contains("adamw", await Refused(""", "trainer": "lightgbm" """, "invalid_trainer"));
@@ -194,7 +196,8 @@ public sealed class ImageWorkerKillTests
         var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 450, 16, seed: 21, "kill.zip");
         var model = Names.Unique("resumed");
         const int epochs = 25;
-        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": {{epochs}}, "patience": 0, "batch_size": 16} }""";
+        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": {{epochs}},""" +
+            $$""" "patience": 0, "batch_size": 16} }""";
         using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
@@ -255,7 +258,8 @@ public sealed class ImageWorkerKillTests
             for (var e = 0; e < epochs; e++)
             {
                 var bound = e + 1 <= resumedAfter ? 0 : e + 1 == resumedAfter + 1 ? 1e-5 : 1e-4;
-                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= bound * Math.Abs(plainLosses[e]), $"epoch {e + 1} (resumed after {resumedAfter}): resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
+                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= bound * Math.Abs(plainLosses[e]),
+                    $"epoch {e + 1} (resumed after {resumedAfter}): resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
             }
         }
         finally

@@ -32,7 +32,8 @@ public sealed class NonFiniteScoresTests
         var error = Assert.Throws<JobFailedException>(() => FineTuningJobHandler.CheckFinite(Epoch(double.NaN, 1.5), 0.01));
         Assert.Equal("training_diverged", error.Code);
         Assert.Contains("epoch 2: the training loss NaN is not a finite number", error.Message, StringComparison.Ordinal);
-        Assert.Contains("validation loss Infinity", Assert.Throws<JobFailedException>(() => FineTuningJobHandler.CheckFinite(Epoch(2.5, double.PositiveInfinity), 0.01)).Message, StringComparison.Ordinal);
+        Assert.Contains("validation loss Infinity", Assert.Throws<JobFailedException>(() => FineTuningJobHandler.CheckFinite(Epoch(2.5, double.PositiveInfinity), 0.01)).Message,
+            StringComparison.Ordinal);
         FineTuningJobHandler.CheckFinite(Epoch(2.5, null), 0.01);
         FineTuningJobHandler.CheckFinite(Epoch(2.5, 2.4), 0.01);
     }

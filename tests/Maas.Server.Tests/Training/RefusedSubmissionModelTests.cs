@@ -27,7 +27,8 @@ public sealed class RefusedSubmissionModelTests
         var csv = LineCsv.Bytes;
         var dataset = await TrainingApiTests.DatasetAsync(client, csv, "line.csv");
         async Task<HttpResponseMessage> SubmitAsync(string model) =>
-            await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+            await client.PostAsync("api/v1/training/jobs",
+            Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
 
         // Refused after the model was created for it: the model is gone with the refusal.
         store.Refuse = true;
@@ -92,7 +93,8 @@ public sealed class RefusedSubmissionModelTests
             Assert.True(stored.Enqueued);
         }
 
-        public override async Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken)
+        public override async Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit,
+            CancellationToken cancellationToken)
         {
             if (!Refuse)
             {

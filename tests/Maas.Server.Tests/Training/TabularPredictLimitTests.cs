@@ -42,13 +42,15 @@ public sealed class TabularPredictLimitTests
         Assert.Equal(256, (int)row["limit"]!);
 
         var value = await RefusedAsync(server, model, "application/jsonl", $"{{\"input\": 2, \"note\": \"{new string('v', 65)}\"}}\n");
-        Assert.Contains("the rows are not valid JSON Lines: line 1 (row 1): the value of key 'note' is longer than the limit of 64 bytes (Maas:Datasets:MaxFieldBytes)", (string?)value["message"]);
+        Assert.Contains("the rows are not valid JSON Lines: line 1 (row 1): the value of key 'note' is longer than the limit of 64 bytes (Maas:Datasets:MaxFieldBytes)",
+            (string?)value["message"]);
 
         var columns = await RefusedAsync(server, model, "text/csv", "input,a,b,c,d,e\n2,1,1,1,1,1\n");
         Assert.Contains("6 columns, over the limit of 5 (Maas:Datasets:MaxColumns)", (string?)columns["message"]);
 
         // The per-version route reads the same way.
-        var versioned = await (await server.Client.PostAsync($"api/v1/models/{model}/versions/1/predict", Rows("text/csv", $"input,note\n2,{new string('x', 65)}\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        var versioned = await (await server.Client.PostAsync($"api/v1/models/{model}/versions/1/predict", Rows("text/csv", $"input,note\n2,{new string('x', 65)}\n"))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_input");
         Assert.Contains("(Maas:Datasets:MaxFieldBytes)", (string?)versioned["message"]);
     }
 
@@ -60,7 +62,8 @@ public sealed class TabularPredictLimitTests
 
         // A 64-byte field (32 two-byte letters) and a row of exactly 256 bytes: 1 + 3 * 64 + 63.
         var row = $"3,{string.Join(',', Enumerable.Repeat(new string('w', 63), 3))},{new string('w', 62)}";
-        var answer = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", $"input,note,b,c,d\n2,{new string('é', 32)},,,\n{row}\n"))).JsonAsync(HttpStatusCode.OK);
+        var answer = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", $"input,note,b,c,d\n2,{new string('é', 32)},,,\n{row}\n"))).JsonAsync(
+            HttpStatusCode.OK);
         Assert.Equal([2.0, 3.0], answer["predictions"]!.AsArray().Select(p => (double)p!));
         Assert.Equal(["note", "b", "c", "d"], answer["ignored_columns"]!.AsArray().Select(c => (string?)c));
     }
@@ -74,7 +77,8 @@ public sealed class TabularPredictLimitTests
         // 1e39 is a double but infinity as the model's FP32 input; the answer JSON cannot hold it.
         foreach (var body in new[] { "{\"instances\": [{\"input\": 1e39}]}", "{\"instances\": [{\"input\": 2}, {\"input\": \"-1e39\"}]}" })
         {
-            var error = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("application/json", body))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+            var error = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("application/json", body))).ErrorAsync(HttpStatusCode.BadRequest,
+                "invalid_input");
             Assert.Contains("'input' is", (string?)error["message"]);
             Assert.Contains("outside the range of the model's 32-bit floats", (string?)error["message"]);
         }
@@ -87,9 +91,11 @@ public sealed class TabularPredictLimitTests
         var version = await server.RegisterAsync(scaled, OnnxModelWriter.Mlp([new DenseLayer(1, 1, [10f], [0f])]).ToBytes());
         await server.Services.GetRequiredService<IModelRegistry>().SetVersionMetadataAsync(scaled, version, "maas.tabular",
             """{"task":"regression","features":[{"name":"input","type":"number"}],"score_output":"output"}""", CancellationToken.None);
-        var overflow = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1}, {\"input\": 3e38}]}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        var overflow = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict",
+            Rows("application/json", "{\"instances\": [{\"input\": 1}, {\"input\": 3e38}]}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         Assert.StartsWith("instance 1: the model's answer is not a finite number", (string?)overflow["message"]);
-        var fine = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1.5}]}"))).JsonAsync(HttpStatusCode.OK);
+        var fine = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1.5}]}"))).JsonAsync(
+            HttpStatusCode.OK);
         Assert.Equal(15.0, (double)fine["predictions"]![0]!, 5);
     }
 

@@ -75,7 +75,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         using var narrow = await KeyAsync("other-*");
         using var matching = await KeyAsync("line-*");
         var dataset = await DatasetAsync(all, LineCsv.Bytes, "line.csv");
-        using var submitted = await all.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        using var submitted = await all.PostAsync("api/v1/training/jobs",
+            Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
         // As /api/v1/jobs/{id} already answered: the job of a model outside the key's list does not exist for it.
@@ -103,7 +104,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         using var modelsWriter = await KeyAsync("models:write");
         using var trainingReader = await KeyAsync("training:read");
         var dataset = await DatasetAsync(trainer, LineCsv.Bytes, "line.csv");
-        using var submitted = await trainer.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        using var submitted = await trainer.PostAsync("api/v1/training/jobs",
+            Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
         // A models:write key (which implies models:read) used to read and cancel training jobs at /api/v1/jobs: a key
@@ -138,7 +140,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         using var other = await TenantAsync();
         var csv = LineCsv.Bytes;
         async Task<HttpResponseMessage> SubmitAsync(HttpClient client, string dataset, string model) =>
-            await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+            await client.PostAsync("api/v1/training/jobs",
+            Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
 
         var dataset = await DatasetAsync(busy, csv, "line.csv");
         var first = (string)(await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
@@ -154,7 +157,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         // Optimisation jobs count against the same limit.
         var source = await busy.CreateModelAsync();
         await busy.UploadAsync(source, TestArtifacts.Onnx(1), "model.onnx");
-        await (await busy.PostAsync($"api/v1/models/{source}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""))).ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
+        await (await busy.PostAsync($"api/v1/models/{source}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""))).ErrorAsync(HttpStatusCode.TooManyRequests,
+            "too_many_jobs");
 
         // Another tenant is not held up; a cancelled job frees its place.
         await (await SubmitAsync(other, await DatasetAsync(other, csv, "line.csv"), Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
@@ -175,7 +179,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         // "pub" was accepted and ignored for a model that exists; it was refused only for a new one.
         foreach (var model in new[] { existing, Names.Unique("new") })
         {
-            var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(model, ""","visibility": "pub" """)))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_visibility");
+            var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(model, ""","visibility": "pub" """)))).ErrorAsync(HttpStatusCode.BadRequest,
+                "invalid_visibility");
             Assert.Contains("visibility", (string?)error["message"]);
         }
 
@@ -183,8 +188,10 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.DoesNotContain(jobs["jobs"]!.AsArray(), j => (string?)j!["model"] == existing);
 
         // The codes docs/api.md lists: an unknown version of a dataset that exists is the more precise dataset_version_not_found.
-        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: dataset + ":9")))).ErrorAsync(HttpStatusCode.BadRequest, "dataset_version_not_found");
-        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: Names.Unique("nods"))))).ErrorAsync(HttpStatusCode.BadRequest, "dataset_not_found");
+        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: dataset + ":9")))).ErrorAsync(HttpStatusCode.BadRequest,
+            "dataset_version_not_found");
+        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: Names.Unique("nods"))))).ErrorAsync(HttpStatusCode.BadRequest,
+            "dataset_not_found");
     }
 
     [Fact]
@@ -235,13 +242,15 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.True((double)version["evaluation"]!["rmse"]! < 1.0);
         Assert.Equal(dataset, (string?)version["lineage"]!["dataset"]!["name"]);
         Assert.Equal(1, (int)version["lineage"]!["dataset"]!["version"]!);
-        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(csv.ToString()))), (string?)version["lineage"]!["dataset"]!["sha256"]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(csv.ToString()))),
+            (string?)version["lineage"]!["dataset"]!["sha256"]);
         Assert.Equal((string?)job["id"], (string?)version["lineage"]!["job"]);
         Assert.Equal("sdca", (string?)version["lineage"]!["trainer"]);
         Assert.Equal(42, (int)version["lineage"]!["seed"]!);
         Assert.NotNull(version["lineage"]!["hyperparameters"]);
 
-        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": 2}, {"x": 3}, {"x": 4}, {"x": 5}]}"""))).JsonAsync(HttpStatusCode.OK);
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": 2}, {"x": 3}, {"x": 4}, {"x": 5}]}"""))).JsonAsync(
+            HttpStatusCode.OK);
         var predictions = answer["predictions"]!.AsArray().Select(p => (double)p!).ToArray();
         Assert.Equal(4, predictions.Length);
         for (var i = 0; i < 4; i++)
@@ -257,13 +266,18 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.Equal(["y"], table["ignored_columns"]!.AsArray().Select(c => (string?)c));
         var tsv = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/tab-separated-values; charset=utf-8", "x\n2\n5\n"))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([predictions[0], predictions[3]], tsv["predictions"]!.AsArray().Select(p => (double)p!));
-        var lines = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("application/x-ndjson", "{\"x\": 3}\n{\"x\": 4, \"id\": \"a\"}\n"))).JsonAsync(HttpStatusCode.OK);
+        var lines = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("application/x-ndjson", "{\"x\": 3}\n{\"x\": 4, \"id\": \"a\"}\n"))).JsonAsync(
+            HttpStatusCode.OK);
         Assert.Equal([predictions[1], predictions[2]], lines["predictions"]!.AsArray().Select(p => (double)p!));
         Assert.Equal(["id"], lines["ignored_columns"]!.AsArray().Select(c => (string?)c));
-        Assert.Contains("no rows", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("no column of the table is a feature", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "z\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("not valid CSV: line 2", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x,y\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("must be a number", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\ntwo\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("no rows", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\n"))).ErrorAsync(HttpStatusCode.BadRequest,
+            "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("no column of the table is a feature", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "z\n2\n"))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("not valid CSV: line 2", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x,y\n2\n"))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("must be a number", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\ntwo\n"))).ErrorAsync(
+            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
 
         // Bad rows are the caller's mistake, in the management API's error format.
         await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"z": 2}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
@@ -302,7 +316,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         var bytes = await File.ReadAllBytesAsync(SharedDatasets.PathOf(file));
         var dataset = await DatasetAsync(client, bytes, file);
         var model = Names.Unique("cls");
-        var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "multiclass-classification", "label": "{{label}}", "trainer": "{{trainer}}", "split": {"validation": 0.1, "test": 0.2, "seed": 5}{{extra}}}""");
+        var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "multiclass-classification", "label": "{{label}}", "trainer":""" +
+            $$""" "{{trainer}}", "split": {"validation": 0.1, "test": 0.2, "seed": 5}{{extra}}}""");
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         var evaluation = job["result"]!["evaluation"]!;
         Assert.True((double)evaluation["accuracy"]! >= 0.9, evaluation.ToJsonString());
@@ -339,7 +354,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
             truth.Add(cells[labelIndex]);
         }
 
-        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json(new JsonObject { ["instances"] = instances }.ToJsonString()))).JsonAsync(HttpStatusCode.OK);
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json(new JsonObject { ["instances"] = instances }.ToJsonString()))).JsonAsync(
+            HttpStatusCode.OK);
         var predictions = answer["predictions"]!.AsArray();
         Assert.Equal(truth.Count, predictions.Count);
         var correct = 0;

@@ -52,7 +52,8 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     // A negative seed was taken here while fine-tuning's seed and optimisation's options.seed refuse one: every job's
     // seed is a whole number from 0 to 2147483647.
     [InlineData("\"split\": {\"seed\": -1}", "invalid_split", "split.seed must be a whole number from 0 to 2147483647, not -1")]
-    [InlineData("\"split\": {\"validation\": 0.2}, \"search\": {\"method\": \"random\", \"space\": {\"l2\": {\"min\": 0.1, \"max\": 1}}, \"trials\": 2, \"seed\": -7}", "invalid_search", "search.seed must be a whole number from 0 to 2147483647, not -7")]
+    [InlineData("\"split\": {\"validation\": 0.2}, \"search\": {\"method\": \"random\", \"space\": {\"l2\": {\"min\": 0.1, \"max\": 1}}, \"trials\": 2, \"seed\": -7}",
+        "invalid_search", "search.seed must be a whole number from 0 to 2147483647, not -7")]
     public async Task A_negative_seed_is_refused_as_every_jobs_seed_is(string fields, string code, string message)
     {
         var server = await servers.GetAsync(Db.Sqlite);

@@ -40,29 +40,38 @@ public sealed class TrainingInputTests(TrainingServer servers) : IClassFixture<T
         }
 
         // A null where a name or a layer goes used to be a 500.
-        Assert.Contains("null or empty name", await Refused($$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "features": [null]}""", "invalid_features"), StringComparison.Ordinal);
-        Assert.Contains("null or empty name", await Refused($$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "features": ["x", ""]}""", "invalid_features"), StringComparison.Ordinal);
+        Assert.Contains("null or empty name",
+            await Refused($$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "features": [null]}""", "invalid_features"), StringComparison.Ordinal);
+        Assert.Contains("null or empty name",
+            await Refused($$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "features": ["x", ""]}""", "invalid_features"), StringComparison.Ordinal);
         await Refused($$"""{"model": "m", "dataset": "{{images}}", "task": "image-classification", "label": "label", "features": [null]}""", "invalid_features");
-        Assert.Contains("layer 1 is null", await Refused($$"""{"model": "m", "dataset": "{{images}}", "task": "image-classification", "label": "label", "network": [{"type": "flatten"}, null, {"type": "dense"}]}""", "invalid_network"), StringComparison.Ordinal);
+        Assert.Contains("layer 1 is null", await Refused($$"""{"model": "m", "dataset": "{{images}}", "task": "image-classification", "label": "label", "network": [{"type":""" +
+            $$""" "flatten"}, null, {"type": "dense"}]}""", "invalid_network"), StringComparison.Ordinal);
 
         // The image column as the label is named as what it is, not as "not a column".
-        Assert.Contains("'image' is an image column", await Refused($$"""{"model": "m", "dataset": "{{images}}", "task": "image-classification", "label": "image"}""", "invalid_label"), StringComparison.Ordinal);
+        Assert.Contains("'image' is an image column",
+            await Refused($$"""{"model": "m", "dataset": "{{images}}", "task": "image-classification", "label": "image"}""", "invalid_label"), StringComparison.Ordinal);
 
         // Numbers a 32-bit float cannot hold (these used to fail the job with "internal_error").
-        Assert.Contains("beyond the range of the 32-bit floats", await Refused($$"""{"model": "m", "dataset": "{{huge}}", "task": "regression", "label": "y", "features": ["x"]}""", "invalid_label"), StringComparison.Ordinal);
-        Assert.Contains("feature 'big'", await Refused($$"""{"model": "m", "dataset": "{{huge}}", "task": "regression", "label": "x"}""", "invalid_features"), StringComparison.Ordinal);
+        Assert.Contains("beyond the range of the 32-bit floats",
+            await Refused($$"""{"model": "m", "dataset": "{{huge}}", "task": "regression", "label": "y", "features": ["x"]}""", "invalid_label"), StringComparison.Ordinal);
+        Assert.Contains("feature 'big'", await Refused($$"""{"model": "m", "dataset": "{{huge}}", "task": "regression", "label": "x"}""", "invalid_features"),
+            StringComparison.Ordinal);
 
         // Features without a single value: nothing to learn from (the fit failed with a non-finite bias).
-        Assert.Contains("no feature has a value", await Refused($$"""{"model": "m", "dataset": "{{empty}}", "task": "regression", "label": "y", "features": ["f"]}""", "invalid_features"), StringComparison.Ordinal);
+        Assert.Contains("no feature has a value",
+            await Refused($$"""{"model": "m", "dataset": "{{empty}}", "task": "regression", "label": "y", "features": ["f"]}""", "invalid_features"), StringComparison.Ordinal);
 
         // A label of few but long values is not a class label (its statistics carry no class balance).
-        Assert.Contains("values over 1024 characters", await Refused($$"""{"model": "m", "dataset": "{{wordy}}", "task": "binary-classification", "label": "y"}""", "invalid_label"), StringComparison.Ordinal);
+        Assert.Contains("values over 1024 characters",
+            await Refused($$"""{"model": "m", "dataset": "{{wordy}}", "task": "binary-classification", "label": "y"}""", "invalid_label"), StringComparison.Ordinal);
 
         // A split that leaves the job no test rows, or a search no validation rows, is known from the label's counts.
         var small = await Refused($$"""{"model": "m", "dataset": "{{pair}}", "task": "binary-classification", "label": "y"}""", "dataset_too_small");
         Assert.Contains("leaves 2 training, 0 validation and 0 test rows", small, StringComparison.Ordinal);
         Assert.Contains("split", await Refused(
-            $$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "trainer": "sdca", "split": {"validation": 0.01}, "search": {"space": {"iterations": [1, 2] } } }""",
+            $$"""{"model": "m", "dataset": "{{line}}", "task": "regression", "label": "y", "trainer": "sdca", "split": {"validation": 0.01}, "search": {"space":""" +
+            $$""" {"iterations": [1, 2] } } }""",
             "dataset_too_small"), StringComparison.Ordinal);
 
         var jobs = await (await client.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK);

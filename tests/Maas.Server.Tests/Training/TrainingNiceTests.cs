@@ -28,7 +28,8 @@ public sealed class TrainingNiceTests
         foreach (var (settings, expected) in new[] { (Array.Empty<string>(), new TrainingOptions().Nice), (["--Maas:Training:Nice=4"], 4) })
         {
             // Many epochs: the job is cancelled once the thread has been seen.
-            var body = $$"""{"model": "{{Names.Unique("nice")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": 500, "patience": 0, "batch_size": 8} }""";
+            var body = $$"""{"model": "{{Names.Unique("nice")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs":""" +
+                $$""" 500, "patience": 0, "batch_size": 8} }""";
             using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
             var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
             using var worker = WorkerKillTests.StartWorkerAtDefaultNice(dir.Path, threads: 1, settings);

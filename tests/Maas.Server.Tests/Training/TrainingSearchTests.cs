@@ -75,7 +75,8 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
         var searching = events["events"]!.AsArray().Select(e => e!)
             .Where(e => (string?)e["type"] == "progress" && (string?)e["data"]!["stage"] == "searching").Select(e => e["data"]!).ToList();
         var finished = searching.Select(p => (int)p["iteration"]!).ToList();
-        Assert.True(finished.Count > 1 && finished[0] == 0 && finished[^1] == 4 && finished.SequenceEqual(finished.Order()), $"trials finished, as stored: {string.Join(", ", finished)}");
+        Assert.True(finished.Count > 1 && finished[0] == 0 && finished[^1] == 4 && finished.SequenceEqual(finished.Order()),
+            $"trials finished, as stored: {string.Join(", ", finished)}");
         Assert.Null(searching[0]["eta_seconds"]);
         Assert.All(searching.Where(p => (int)p["iteration"]! > 0), p => Assert.True((double?)p["eta_seconds"] > 0, p.ToJsonString()));
 
@@ -114,7 +115,8 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
 
         // A count is a whole number, in a search as in plain hyperparameters.
         Assert.Contains("not a whole number", await RefusedAsync("""{"space": {"iterations": [2.5, 3]}}"""));
-        var body = $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", "hyperparameters": {"iterations": 2.5} }""";
+        var body = $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", "hyperparameters":""" +
+            $$""" {"iterations": 2.5} }""";
         var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(body))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_hyperparameters");
         Assert.Contains("whole number", (string?)error["message"], StringComparison.Ordinal);
     }

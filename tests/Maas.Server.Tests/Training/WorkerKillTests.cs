@@ -20,7 +20,8 @@ public sealed class WorkerKillTests
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(MaasServerProcess.ServerDll());
         info.ArgumentList.Add("worker");
-        foreach (var setting in new[] { $"--Maas:DataDir={dataDir}", "--Maas:Training:LeaseSeconds=3", "--Maas:Training:PollMilliseconds=100", $"--Maas:Training:Threads={threads}", "--Logging:LogLevel:Default=Warning" }.Concat(settings))
+        foreach (var setting in new[] { $"--Maas:DataDir={dataDir}", "--Maas:Training:LeaseSeconds=3", "--Maas:Training:PollMilliseconds=100",
+            $"--Maas:Training:Threads={threads}", "--Logging:LogLevel:Default=Warning" }.Concat(settings))
         {
             info.ArgumentList.Add(setting);
         }
@@ -43,7 +44,8 @@ public sealed class WorkerKillTests
         var client = server.Client;
         var dataset = await TrainingApiTests.DatasetAsync(client, await File.ReadAllBytesAsync(SharedDatasets.PathOf("digits.csv")), "digits.csv");
         var model = Names.Unique("killed");
-        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "multiclass-classification", "label": "digit", "trainer": "lightgbm", "hyperparameters": {"iterations": 200} }""";
+        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "multiclass-classification", "label": "digit", "trainer": "lightgbm", "hyperparameters":""" +
+            $$""" {"iterations": 200} }""";
         using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 

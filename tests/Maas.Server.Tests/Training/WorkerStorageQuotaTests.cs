@@ -52,7 +52,8 @@ public sealed class WorkerStorageQuotaTests
         await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
         var (client, tenant) = await server.TenantClientAsync("datasets:write", "training:write", "training:read", "models:write");
         using var _ = client;
-        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))),
+            "line.csv");
         await (await server.Client.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": 1}}"""))).JsonAsync(HttpStatusCode.OK);
 
         var model = Names.Unique("line");

@@ -53,7 +53,8 @@ internal static class ImageFolderDatasetReader
         if (odd.Entry is not null)
         {
             throw new DatasetFormatException(
-                $"entry '{odd.Entry}' is {odd.Width}x{odd.Height} where '{first.Entry}' is {first.Width}x{first.Height}; give image_size (e.g. ?image_size={first.Width}x{first.Height}) to resize every picture to one size");
+                $"entry '{odd.Entry}' is {odd.Width}x{odd.Height} where '{first.Entry}' is {first.Width}x{first.Height}; give image_size (e.g. " +
+                $"?image_size={first.Width}x{first.Height}) to resize every picture to one size");
         }
 
         var allGrey = decoded.All(d => d.Grey);

@@ -131,7 +131,8 @@ internal static class ParquetDatasetReader
 
             if (!seen.Add(name))
             {
-                throw new DatasetFormatException($"column name '{RegistryNames.Shorten(name)}' appears twice{(trimNames ? " (names are trimmed of surrounding spaces, as CSV column names are)" : "")}");
+                throw new DatasetFormatException(
+                    $"column name '{RegistryNames.Shorten(name)}' appears twice{(trimNames ? " (names are trimmed of surrounding spaces, as CSV column names are)" : "")}");
             }
 
             columns[c] = new DatasetColumn(name, TypeOf(field));
@@ -159,13 +160,15 @@ internal static class ParquetDatasetReader
             var row = place.RowsBefore + r + 1;
             if (bytes > options.MaxFieldBytes)
             {
-                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the value of column '{RegistryNames.Shorten(place.Column)}' is", "MaxFieldBytes", options.MaxFieldBytes);
+                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the value of column '{RegistryNames.Shorten(place.Column)}' is", "MaxFieldBytes",
+                    options.MaxFieldBytes);
             }
 
             rowBytes[r] += bytes;
             if (rowBytes[r] > options.MaxRowBytes)
             {
-                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the text of the row, through column '{RegistryNames.Shorten(place.Column)}', is", "MaxRowBytes", options.MaxRowBytes);
+                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the text of the row, through column '{RegistryNames.Shorten(place.Column)}', is",
+                    "MaxRowBytes", options.MaxRowBytes);
             }
         }
     }
@@ -193,7 +196,8 @@ internal static class ParquetDatasetReader
             return DatasetColumnType.Boolean;
         }
 
-        if (IsText(type) || type == typeof(DateTime) || type == typeof(DateTimeOffset) || type == typeof(DateOnly) || type == typeof(TimeSpan) || type == typeof(TimeOnly) || type == typeof(Guid))
+        if (IsText(type) || type == typeof(DateTime) || type == typeof(DateTimeOffset) || type == typeof(DateOnly) || type == typeof(TimeSpan) || type == typeof(TimeOnly) ||
+            type == typeof(Guid))
         {
             return DatasetColumnType.String;
         }
@@ -254,7 +258,8 @@ internal static class ParquetDatasetReader
             _ when type == typeof(ulong) => await Cells<ulong>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
             _ when type == typeof(decimal) => await Cells<decimal>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
             _ when type == typeof(DateTime) => await Cells(group, field, count, rowGroup, DateTimeText(field)).ConfigureAwait(false),
-            _ when type == typeof(DateTimeOffset) => await Cells<DateTimeOffset>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(DateTimeOffset) =>
+                await Cells<DateTimeOffset>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
             _ when type == typeof(DateOnly) => await Cells<DateOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
             _ when type == typeof(TimeOnly) => await Cells<TimeOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
             _ when type == typeof(TimeSpan) => await Cells<TimeSpan>(group, field, count, rowGroup, v => v.ToString("c", CultureInfo.InvariantCulture)).ConfigureAwait(false),

@@ -39,7 +39,8 @@ internal sealed class ParquetPageGuard(Stream inner, List<(long Start, long End)
         if (_chunk is { } chunk && (position < chunk.Start || position >= chunk.End))
         {
             var after = _lastHeader >= 0 ? $" after the page at byte {_lastHeader}" : "";
-            throw new InvalidDataException($"{chunk.Where}: its pages gave fewer values than their headers and its metadata say, and reading went on{after} to a page header at byte {position}, outside its column chunk (bytes {chunk.Start} to {chunk.End})");
+            throw new InvalidDataException($"{chunk.Where}: its pages gave fewer values than their headers and its metadata say, and reading went on{after} to a page header at " +
+                $"byte {position}, outside its column chunk (bytes {chunk.Start} to {chunk.End})");
         }
 
         if (!Within(position))

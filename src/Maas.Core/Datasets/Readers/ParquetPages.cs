@@ -64,7 +64,8 @@ internal static class ParquetPages
         {
             if (spans[i].Start < spans[i - 1].End)
             {
-                throw Bad($"{spans[i - 1].Where}: its pages (bytes {spans[i - 1].Start} to {spans[i - 1].End}) overlap those of {spans[i].Where} (bytes {spans[i].Start} to {spans[i].End})");
+                throw Bad($"{spans[i - 1].Where}: its pages (bytes {spans[i - 1].Start} to {spans[i - 1].End}) overlap those of {spans[i].Where} (bytes " +
+                    $"{spans[i].Start} to {spans[i].End})");
             }
         }
 
@@ -91,7 +92,8 @@ internal static class ParquetPages
         return (start, start + totalCompressedSize);
     }
 
-    private sealed record Chunk(int RowGroup, int Column, string Path, long Codec, long NumValues, long CompressedSize, long DataPageOffset, long IndexPageOffset, long DictionaryPageOffset);
+    private sealed record Chunk(int RowGroup, int Column, string Path, long Codec, long NumValues, long CompressedSize, long DataPageOffset, long IndexPageOffset,
+        long DictionaryPageOffset);
 
     // ---- the footer: the column chunks of every row group ----
 
@@ -268,7 +270,8 @@ internal static class ParquetPages
                     // A dictionary cannot hold more entries than the chunk has values; Parquet.Net allocates as many.
                     if (dictionary || page.Values is not { } entries || entries < 0 || entries > chunk.NumValues)
                     {
-                        throw Bad(dictionary ? $"{at} is a second dictionary page" : $"{at} is a dictionary page of {page.Values?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} entries for {chunk.NumValues} values");
+                        throw Bad(dictionary ? $"{at} is a second dictionary page" : $"{at} is a dictionary page of " +
+                            $"{page.Values?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} entries for {chunk.NumValues} values");
                     }
 
                     dictionary = true;
@@ -330,7 +333,8 @@ internal static class ParquetPages
 
         if (!ParquetPageCodecs.Reads(chunk.Codec))
         {
-            throw Bad($"{where}: its pages are compressed with {ParquetPageCodecs.Name(chunk.Codec)}, which this server does not read (UNCOMPRESSED, SNAPPY, GZIP, BROTLI, LZ4, ZSTD and LZ4_RAW it does)");
+            throw Bad($"{where}: its pages are compressed with {ParquetPageCodecs.Name(chunk.Codec)}, which this server does not read (UNCOMPRESSED, SNAPPY, GZIP, BROTLI, LZ4, " +
+                $"ZSTD and LZ4_RAW it does)");
         }
 
         if (chunk.NumValues < 0)

@@ -145,7 +145,8 @@ internal ref struct ParquetThriftReader(ReadOnlySpan<byte> data, string what)
 
     // A count of items or bytes: each takes at least a byte, so one over what is left is cut short (or made up).
     private int Count(ulong count) =>
-        count <= (ulong)(_data.Length - Position) ? (int)count : throw new ParquetCutShortException($"declares {count} items or bytes at byte {Position} where {_data.Length - Position} are left");
+        count <= (ulong)(_data.Length - Position) ? (int)count
+        : throw new ParquetCutShortException($"declares {count} items or bytes at byte {Position} where {_data.Length - Position} are left");
 
     private void Take(int count)
     {

@@ -43,7 +43,8 @@ internal static class OnnxClassLabels
             if (node.OpType == "ZipMap")
             {
                 Assign(byTensor, node.Input, labels); // the map's keys name the columns of the scores it reads
-                Assign(byTensor, node.Outputs[0], node.IntegerLabels ? ZipMapColumns.Labels(ZipMapColumns.Order(labels.Select(long.Parse))) : ZipMapColumns.Order(labels)); // served as columns in key order
+                // served as columns in key order
+                Assign(byTensor, node.Outputs[0], node.IntegerLabels ? ZipMapColumns.Labels(ZipMapColumns.Order(labels.Select(long.Parse))) : ZipMapColumns.Order(labels));
             }
             else if (node.OpType is "LinearClassifier" or "TreeEnsembleClassifier" or "SVMClassifier" && node.Outputs.Count > 1)
             {

@@ -56,7 +56,8 @@ public interface IJobQueueStore
     /// Ends the job if <paramref name="worker"/> still holds it; false when it does not. A <paramref name="progress"/>
     /// replaces the stored one (a job that succeeded: 100%, with the epoch and metrics it last reported); null keeps it.
     /// </summary>
-    Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken);
+    Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now,
+        CancellationToken cancellationToken);
 
     /// <summary>
     /// Marks the job as past its point of no return if <paramref name="worker"/> still holds it and no cancel was asked

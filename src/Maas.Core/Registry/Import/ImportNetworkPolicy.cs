@@ -161,7 +161,8 @@ public sealed class ImportNetworkPolicy
         var allowed = addresses.Where(a => !IsPrivate(a)).ToArray();
         return allowed.Length > 0
             ? allowed
-            : throw new ImportBlockedException($"imports may not download from '{host}': it resolves to a private or local address (not shown); set Maas:Registry:ImportAllowPrivateNetworks to allow it");
+            : throw new ImportBlockedException(
+                $"imports may not download from '{host}': it resolves to a private or local address (not shown); set Maas:Registry:ImportAllowPrivateNetworks to allow it");
     }
 
     private static bool Matches(string pattern, string host) =>

@@ -25,7 +25,8 @@ public sealed record ImportSource(Uri Url, string? Token, string SuggestedFileNa
             var parts = url[HuggingFaceScheme.Length..].Split('/');
             if (parts.Length < 3 || parts.Any(p => p.Length == 0 || p is "." or ".."))
             {
-                throw RegistryException.Invalid("invalid_url", $"'{RegistryNames.Shorten(url)}' is not a Hugging Face reference: use hf://owner/repo/path/to/file (or hf://owner/repo@revision/file)");
+                throw RegistryException.Invalid("invalid_url",
+                    $"'{RegistryNames.Shorten(url)}' is not a Hugging Face reference: use hf://owner/repo/path/to/file (or hf://owner/repo@revision/file)");
             }
 
             var repo = parts[1];

@@ -165,12 +165,14 @@ public sealed class ModelImporter
         {
             throw new JobFailedException(
                 "import_timeout",
-                $"the import did not finish within {_options.ImportTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} seconds (Maas:Registry:ImportTimeoutSeconds)",
+                $"the import did not finish within {_options.ImportTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} seconds " +
+                $"(Maas:Registry:ImportTimeoutSeconds)",
                 e);
         }
     }
 
-    private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, CancellationToken token, VersionDraft draft, ImportSource source, string fileName, string? expected)
+    private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, CancellationToken token, VersionDraft draft, ImportSource source, string fileName,
+        string? expected)
     {
         // The stages set the percent the job shows (ImportProgress): the download fills it to 90, the checks and the
         // commit take the rest, so an import whose file is refused never shows 100.
@@ -228,7 +230,8 @@ public sealed class ModelImporter
 
     // The bytes count against the tenant's storage quota as they arrive (the draft's reservation): the size the source
     // declares at once, otherwise what has arrived. A failed attempt resumes where it stopped (a Range request).
-    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, VersionDraft draft, Func<RegistryException> overLimit)
+    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, VersionDraft draft,
+        Func<RegistryException> overLimit)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
@@ -274,7 +277,8 @@ public sealed class ModelImporter
 
     // One download's state across its attempts: what has arrived (hashed and written), the size the source declared.
     private sealed class Download(
-        ModelImporter importer, JobContext context, ImportSource source, VersionDraft draft, Func<RegistryException> overLimit, IncrementalHash hash, FileStream file, CancellationToken token)
+        ModelImporter importer, JobContext context, ImportSource source, VersionDraft draft, Func<RegistryException> overLimit, IncrementalHash hash, FileStream file,
+        CancellationToken token)
         : IDisposable
     {
         private readonly byte[] _buffer = ArrayPool<byte>.Shared.Rent(HashingCopy.BufferSize);

@@ -164,9 +164,11 @@ internal sealed class GrpcInferenceService(
             Ready = await Rest.V2Endpoints.IsReadyAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
         }, token),
         "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
-            Metadata(await Rest.V2Endpoints.DescribeAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token), ctx.CallerTenant()), token),
+            Metadata(await Rest.V2Endpoints.DescribeAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token), ctx.CallerTenant()),
+            token),
         "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
-            await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token), ctx.CallerTenant()), token),
+            await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token), ctx.CallerTenant()),
+                token),
         "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
         "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
         {
@@ -303,7 +305,8 @@ internal sealed class GrpcInferenceService(
         {
             SharedMemory.SharedMemoryReference.WriteOutputs(answer, sharedMemoryOutputs);
             await GrpcTensors.WriteInferResponseAsync(
-                ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom, sharedMemoryOutputs);
+                ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom,
+                    sharedMemoryOutputs);
         }
 
         shadows?.Offer(capture, response);
@@ -373,7 +376,8 @@ internal sealed class GrpcInferenceService(
                 using var encode = manager.Telemetry.StartEncode(answer, "v2-grpc");
                 SharedMemory.SharedMemoryReference.WriteOutputs(answer, sharedMemoryOutputs);
                 await GrpcTensors.WriteInferResponseAsync(
-                    ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom, sharedMemoryOutputs);
+                    ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom,
+                        sharedMemoryOutputs);
             }
             catch (InferenceException ex)
             {
@@ -494,9 +498,11 @@ internal sealed class GrpcInferenceService(
         {
             case ModelAccessResult.Hidden:
                 // An inference error, so a stream reports it for this message and goes on, as for any missing model.
-                throw new InferenceException(InferenceErrorKind.NotFound, access.NotFoundHint ?? $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' does not exist");
+                throw new InferenceException(InferenceErrorKind.NotFound,
+                    access.NotFoundHint ?? $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' does not exist");
             case ModelAccessResult.ReadOnly:
-                throw new GrpcCallException(7, $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' is shared by another tenant: it can be read and called, not changed");
+                throw new GrpcCallException(7, $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' is shared by another tenant: it can be read " +
+                    $"and called, not changed");
             case ModelAccessResult.Missing:
                 return model; // not a model reference: the manager answers it
         }

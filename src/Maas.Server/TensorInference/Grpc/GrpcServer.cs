@@ -119,7 +119,8 @@ internal sealed class GrpcServer(
             return string.IsNullOrWhiteSpace(options.GrpcCertificateKeyPath)
                 ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(options.GrpcCertificatePath, options.GrpcCertificatePassword)
                 : options.GrpcCertificatePassword is { Length: > 0 } password
-                    ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromEncryptedPemFile(options.GrpcCertificatePath, password, options.GrpcCertificateKeyPath)
+                    ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromEncryptedPemFile(options.GrpcCertificatePath, password,
+                        options.GrpcCertificateKeyPath)
                     : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(options.GrpcCertificatePath, options.GrpcCertificateKeyPath);
         }
         catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)

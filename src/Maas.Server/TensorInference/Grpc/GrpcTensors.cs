@@ -20,7 +20,8 @@ internal static class GrpcTensors
     /// <param name="callTimeout">What is left of the call's grpc-timeout: the request's timeout, or the "timeout" parameter's when shorter.</param>
     /// <param name="sharedMemory">The regions inputs and outputs may name (null: the extension is not served).</param>
     /// <param name="tenant">The caller's tenant, whose regions those are.</param>
-    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications, IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs) ParseInferRequest(
+    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications,
+        IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs) ParseInferRequest(
         ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null, SystemSharedMemoryRegistry? sharedMemory = null, string tenant = "")
     {
         var raws = new List<Range>();
@@ -41,7 +42,11 @@ internal static class GrpcTensors
 
         var parameters = Parameters(header.Parameters);
         if (header.Parameters.TryGetValue("timeout", out var timeout)
-            && timeout is not ({ ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Int64Param, Int64Param: >= 0 } or { ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Uint64Param }))
+            && timeout is not (
+            {
+                ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Int64Param,
+                Int64Param: >= 0
+            } or { ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Uint64Param }))
         {
             // Ignoring it would leave the caller believing its timeout applied (Triton refuses it too).
             tensors.ForEach(t => t.Dispose());
@@ -120,7 +125,8 @@ internal static class GrpcTensors
         if (type != TensorDataType.Bytes && raw.Length != count * type.ElementSize())
         {
             throw InferenceErrors.Invalid(
-                $"input '{input.Name}': raw_input_contents[{rawIndex}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements)");
+                $"input '{input.Name}': raw_input_contents[{rawIndex}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs " +
+                $"{count * type.ElementSize()} bytes ({count} elements)");
         }
 
         var buffer = PooledBuffer.Rent(raw.Length);
@@ -152,7 +158,8 @@ internal static class GrpcTensors
     }
 
     // An input whose bytes are in a shared-memory region (SharedMemoryReference.ReadInput); it has no contents.
-    private static Tensor FromSharedMemory(ModelInferRequest.Types.InferInputTensor input, TensorDataType type, long[] shape, long count, SharedMemoryReference shm, long sharedBytes, long limit)
+    private static Tensor FromSharedMemory(ModelInferRequest.Types.InferInputTensor input, TensorDataType type, long[] shape, long count, SharedMemoryReference shm,
+        long sharedBytes, long limit)
     {
         if (input.Contents is not null)
         {
@@ -258,7 +265,8 @@ internal static class GrpcTensors
         if (count > options.MaxTensorElements)
         {
             throw InferenceErrors.Invalid(
-                $"input '{name}' has {count} elements (shape {TensorShape.Format(shape)}), over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
+                $"input '{name}' has {count} elements (shape {TensorShape.Format(shape)}), over the limit of {options.MaxTensorElements} elements per tensor " +
+                $"(Maas:Inference:MaxTensorElements)");
         }
 
         return (type, shape, count);
@@ -458,11 +466,12 @@ internal static class GrpcTensors
 
     /// <summary>
     /// Writes a ModelInferResponse (or, nested under <paramref name="streamField"/>, a ModelStreamInferResponse):
-    /// the protobuf header (naming the model as the caller does, <paramref name="modelName"/>), then each output's bytes straight from its buffer as raw_output_contents. Messages of at
-    /// least <paramref name="compressFrom"/> bytes are compressed with <paramref name="encoding"/> (unless identity).
+    /// the protobuf header (naming the model as the caller does, <paramref name="modelName"/>), then each output's bytes straight from its buffer as raw_output_contents. Messages
+    /// of at least <paramref name="compressFrom"/> bytes are compressed with <paramref name="encoding"/> (unless identity).
     /// </summary>
     public static async ValueTask WriteInferResponseAsync(
-        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, string modelName, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0,
+        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, string modelName, int? streamField, CancellationToken cancellationToken,
+        GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0,
         IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null)
     {
         var header = ResponseHeader(response, modelName, sharedMemoryOutputs);
@@ -519,7 +528,8 @@ internal static class GrpcTensors
     }
 
     private static void WriteInferBody(
-        IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner, IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs)
+        IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner,
+        IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs)
     {
         WriteInferHead(writer, header, streamField, inner);
         foreach (var o in response.Outputs)

@@ -39,7 +39,8 @@ internal static class ProtobufWireTypes
             if (field is not null && !Allows(field, wireType))
             {
                 throw InferenceErrors.Invalid(
-                    $"malformed {root}: field {field.FieldNumber} ({NameOf(field, mapEntry, path)}) has wire type {wireType} at byte {offset + start}, but it is {Expected(field)}");
+                    $"malformed {root}: field {field.FieldNumber} ({NameOf(field, mapEntry, path)}) has wire type {wireType} at byte {offset + start}, but " +
+                    $"it is {Expected(field)}");
             }
 
             var value = GrpcFraming.SkipValue(message, ref position, wireType, root, offset + start);

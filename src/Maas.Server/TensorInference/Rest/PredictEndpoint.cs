@@ -20,12 +20,15 @@ internal static class PredictEndpoint
     public static void Map(IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/models").WithTags("inference").RequireScope(MaasScopes.Infer);
-        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, IOptions<DatasetOptions> d, string model) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, null));
-        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, IOptions<DatasetOptions> d, string model, string version) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, version));
+        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, IOptions<DatasetOptions> d,
+            string model) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, null));
+        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o,
+            IOptions<DatasetOptions> d, string model, string version) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, version));
     }
 
     // datasets: the limits a table body is read under, as a dataset upload is.
-    private static Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, DatasetOptions datasets, string model, string? version) =>
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, DatasetOptions datasets,
+        string model, string? version) =>
         V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, registry, call, options, datasets, model, version), WriteErrorAsync);
 
     // The management API's error shape, since this route lives under /api/v1: {"error": {"code", "message"}}.
@@ -58,7 +61,8 @@ internal static class PredictEndpoint
         return Maas.Server.Errors.ApiErrors.WriteAsync(ctx, InferenceErrors.HttpStatus(ex.Kind), code, ex.Message, details);
     }
 
-    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, DatasetOptions datasets, string model, string? version)
+    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options,
+        DatasetOptions datasets, string model, string? version)
     {
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? call.Router.Route(ctx, model) : null;
@@ -86,7 +90,8 @@ internal static class PredictEndpoint
         }
 
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
-        Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)); // errors from here on name the version too
+        // errors from here on name the version too
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         string? requestId;
         string[]? requested;
         List<Tensor> tensors;
@@ -173,7 +178,8 @@ internal static class PredictEndpoint
     {
         if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
         {
-            throw InferenceErrors.Invalid($"the request body is {ctx.Request.ContentLength} bytes, over the limit of {options.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)");
+            throw InferenceErrors.Invalid($"the request body is {ctx.Request.ContentLength} bytes, over the limit of {options.MaxRequestBodyBytes} bytes " +
+                $"(Maas:Inference:MaxRequestBodyBytes)");
         }
 
         if (ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -206,7 +212,8 @@ internal static class PredictEndpoint
                 var count = TensorShape.ElementCount(property.Name, shape);
                 if (count > options.MaxTensorElements)
                 {
-                    throw InferenceErrors.Invalid($"input '{property.Name}' has {count} elements, over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
+                    throw InferenceErrors.Invalid($"input '{property.Name}' has {count} elements, over the limit of {options.MaxTensorElements} elements per tensor " +
+                        $"(Maas:Inference:MaxTensorElements)");
                 }
 
                 tensors.Add(property.Value.ValueKind == JsonValueKind.Array
@@ -275,7 +282,8 @@ internal static class PredictEndpoint
         if (e.ValueKind != JsonValueKind.Array || e.GetArrayLength() != shape[depth])
         {
             throw InferenceErrors.Invalid(
-                $"input '{name}' is ragged: at depth {depth} one element has {(e.ValueKind == JsonValueKind.Array ? e.GetArrayLength() + " items" : "no array")} where the first has {shape[depth]}; the nested arrays must form a rectangular shape");
+                $"input '{name}' is ragged: at depth {depth} one element has {(e.ValueKind == JsonValueKind.Array ? e.GetArrayLength() + " items" : "no array")} where the " +
+                $"first has {shape[depth]}; the nested arrays must form a rectangular shape");
         }
 
         foreach (var item in e.EnumerateArray())

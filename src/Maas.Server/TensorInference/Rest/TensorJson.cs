@@ -52,7 +52,8 @@ internal static class TensorJson
         {
             if (array.GetArrayLength() != lengths[depth])
             {
-                throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth)} has length {array.GetArrayLength()} where its siblings have length {lengths[depth]}");
+                throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth)} has length {array.GetArrayLength()} where its siblings have " +
+                    $"length {lengths[depth]}");
             }
 
             at[depth] = 0;
@@ -61,7 +62,8 @@ internal static class TensorJson
                 var nested = item.ValueKind == JsonValueKind.Array;
                 if (nested != (depth + 1 < lengths.Count))
                 {
-                    throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth + 1)} is {(nested ? "an array" : Kind(item))} where its siblings are {(nested ? "values" : "arrays")}");
+                    throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth + 1)} is {(nested ? "an array" : Kind(item))} where its siblings are " +
+                        $"{(nested ? "values" : "arrays")}");
                 }
 
                 if (nested)
@@ -177,7 +179,8 @@ internal static class TensorJson
                 BinaryPrimitives.WriteHalfLittleEndian(dest[(index * 2)..], Narrow(name, index, e, "FP16", "65504", d => (Half)d, Half.IsFinite));
                 break;
             case TensorDataType.BF16:
-                BinaryPrimitives.WriteUInt16LittleEndian(dest[(index * 2)..], Narrow(name, index, e, "BF16", "3.3895314E+38", d => ToBFloat16((float)d), b => (b & 0x7F80) != 0x7F80));
+                BinaryPrimitives.WriteUInt16LittleEndian(dest[(index * 2)..],
+                    Narrow(name, index, e, "BF16", "3.3895314E+38", d => ToBFloat16((float)d), b => (b & 0x7F80) != 0x7F80));
                 break;
             case TensorDataType.FP32:
                 BinaryPrimitives.WriteSingleLittleEndian(dest[(index * 4)..], Narrow(name, index, e, "FP32", "3.4028235E+38", d => (float)d, float.IsFinite));

@@ -56,10 +56,13 @@ internal static class V2Endpoints
         foreach (var prefix in new[] { "/models/{model}", "/models/{model}/versions/{version}" })
         {
             v2.MapGet(prefix, (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Metadata(ctx, m, call.Router, model, version));
-            v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Ready(ctx, m, call.Router, model, version));
-            v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
+            v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) =>
+                Ready(ctx, m, call.Router, model, version));
+            v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version))
+                .RequireScope(MaasScopes.ModelsRead);
             v2.MapGet(prefix + "/config", V2ModelConfig.GetAsync).RequireScope(MaasScopes.ModelsRead);
-            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
+            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) =>
+                Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
 
             // The generate extension, for GGUF models (V2GenerateEndpoints).
             v2.MapPost(prefix + "/generate", V2GenerateEndpoints.GenerateAsync).RequireScope(MaasScopes.Infer);
@@ -160,7 +163,8 @@ internal static class V2Endpoints
     /// Metadata of the version a call would reach: without a version or alias, a deployed model's primary version
     /// (<see cref="Deployments.DeploymentRouter.PrimaryVersion"/>), not the registry's default.
     /// </summary>
-    public static Task<ModelDescription> DescribeAsync(ModelManager manager, Deployments.DeploymentRouter router, string model, string? version, CancellationToken cancellationToken) =>
+    public static Task<ModelDescription> DescribeAsync(ModelManager manager, Deployments.DeploymentRouter router, string model, string? version,
+        CancellationToken cancellationToken) =>
         manager.DescribeAsync(model, version ?? (router.Find(model) is { } deployment ? Text(Deployments.DeploymentRouter.PrimaryVersion(deployment)) : null), cancellationToken);
 
     /// <summary>
@@ -401,7 +405,8 @@ internal static class V2Endpoints
         catch (BadHttpRequestException ex) when (!ctx.RequestAborted.IsCancellationRequested)
         {
             await writeError(ctx, InferenceErrors.Invalid(ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? $"the request body is over the limit of {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes (Kestrel:Limits:MaxRequestBodySize)"
+                ? $"the request body is over the limit of {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes " +
+                    $"(Kestrel:Limits:MaxRequestBodySize)"
                 : ex.Message));
         }
     }

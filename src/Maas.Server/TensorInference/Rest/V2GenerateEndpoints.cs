@@ -22,13 +22,16 @@ internal static class V2GenerateEndpoints
     // rather than silently dropped.
     private static readonly string[] Parameters = ["max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stop_words", "bad_words"];
 
-    public static Task GenerateAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model, string? version) =>
+    public static Task GenerateAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model,
+        string? version) =>
         RunAsync(ctx, service, copies, registry, loggers, model, version, stream: false);
 
-    public static Task GenerateStreamAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model, string? version) =>
+    public static Task GenerateStreamAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model,
+        string? version) =>
         RunAsync(ctx, service, copies, registry, loggers, model, version, stream: true);
 
-    private static Task RunAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model, string? version, bool stream)
+    private static Task RunAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model,
+        string? version, bool stream)
     {
         var aborted = ctx.RequestAborted;
         return OpenAiEndpoint.RunAsync(ctx, loggers, async () =>
@@ -149,7 +152,12 @@ internal static class V2GenerateEndpoints
         var p = OpenAiRequestReader.ReadCompletion(document.RootElement, limits).Parameters;
 
         // Without max_tokens the answer runs to its end (or the context's), not /v1/completions' legacy 16 tokens.
-        return (text, p with { MaxTokens = gathered.ContainsKey("max_tokens") && maxTokens.ValueKind != JsonValueKind.Null ? p.MaxTokens : null, Stream = false, PromptParam = "text_input" });
+        return (text, p with
+        {
+            MaxTokens = gathered.ContainsKey("max_tokens") && maxTokens.ValueKind != JsonValueKind.Null ? p.MaxTokens : null,
+            Stream = false,
+            PromptParam = "text_input"
+        });
     }
 
     // TensorRT-LLM's Triton clients send "stop_words" and "bad_words" (often empty) with every request: stop words are
@@ -183,7 +191,8 @@ internal static class V2GenerateEndpoints
     private static string Known(string name, string where) => Array.IndexOf(Parameters, name) >= 0
         ? name
         : throw LlmException.Invalid(
-            $"{(where.Length == 0 ? "property" : "parameter")} \"{where}{Excerpt(name)}\" is not supported: the generate extension here reads \"text_input\" and the parameters {string.Join(", ", Parameters)}",
+            $"{(where.Length == 0 ? "property" : "parameter")} \"{where}{Excerpt(name)}\" is not supported: the generate extension here reads \"text_input\" and the parameters " +
+            $"{string.Join(", ", Parameters)}",
             where + name,
             "unsupported_parameter");
 
@@ -219,7 +228,8 @@ internal static class V2GenerateEndpoints
         {
             var name = RegistryNames.Shorten(model);
             throw LlmException.Invalid(
-                $"model '{name}' version {resolved.Version.Version} is an {resolved.Version.Format.ToString().ToUpperInvariant()} model; generate and generate_stream serve language models (GGUF): call it through POST /v2/models/{name}/infer",
+                $"model '{name}' version {resolved.Version.Version} is an {resolved.Version.Format.ToString().ToUpperInvariant()} model; generate and generate_stream serve " +
+                $"language models (GGUF): call it through POST /v2/models/{name}/infer",
                 "model",
                 "not_a_language_model");
         }

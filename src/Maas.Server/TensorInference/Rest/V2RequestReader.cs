@@ -151,7 +151,8 @@ internal static class V2RequestReader
     // The binary part: each input's bytes straight into its own pooled buffer, after checking that the sizes the
     // JSON declares add up to what the body carries.
     private static async Task ReadBinaryInputsAsync(
-        Stream body, List<BinaryInput> binaryInputs, List<Tensor> tensors, long jsonLength, long? headerLength, long? contentLength, long limit, CancellationToken cancellationToken)
+        Stream body, List<BinaryInput> binaryInputs, List<Tensor> tensors, long jsonLength, long? headerLength, long? contentLength, long limit,
+        CancellationToken cancellationToken)
     {
         long declared = binaryInputs.Sum(b => b.Size);
         if (headerLength is null && binaryInputs.Count > 0)
@@ -391,7 +392,8 @@ internal static class V2RequestReader
         if (type != TensorDataType.Bytes && size != count * type.ElementSize())
         {
             throw InferenceErrors.Invalid(
-                $"input '{name}': binary_data_size is {size} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+                $"input '{name}': binary_data_size is {size} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} " +
+                $"elements of {type.ElementSize()})");
         }
 
         return new BinaryInput(index, name, type, shape, size);
@@ -452,7 +454,8 @@ internal static class V2RequestReader
         if (count > options.MaxTensorElements)
         {
             throw InferenceErrors.Invalid(
-                $"input '{name}' has {count} elements (shape {TensorShape.Format(shape)}), over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
+                $"input '{name}' has {count} elements (shape {TensorShape.Format(shape)}), over the limit of {options.MaxTensorElements} elements per tensor " +
+                $"(Maas:Inference:MaxTensorElements)");
         }
 
         return (name, type, shape, count);

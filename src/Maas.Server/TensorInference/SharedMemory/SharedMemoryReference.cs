@@ -85,7 +85,8 @@ internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Off
             if (output.Data.Length > shm.ByteSize)
             {
                 throw InferenceErrors.Invalid(
-                    $"output '{output.Name}' is {output.Data.Length} bytes ({output.DataType.Name()} shape {TensorShape.Format(output.Shape)}), more than its shared_memory_byte_size of {shm.ByteSize}");
+                    $"output '{output.Name}' is {output.Data.Length} bytes ({output.DataType.Name()} shape {TensorShape.Format(output.Shape)}), more than its " +
+                    $"shared_memory_byte_size of {shm.ByteSize}");
             }
 
             shm.Region.Write(shm.Offset, output.Data.Span, $"output '{output.Name}'");
@@ -98,7 +99,8 @@ internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Off
         if (type != TensorDataType.Bytes && ByteSize != count * type.ElementSize())
         {
             throw InferenceErrors.Invalid(
-                $"input '{input}': shared_memory_byte_size is {ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+                $"input '{input}': shared_memory_byte_size is {ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes " +
+                $"({count} elements of {type.ElementSize()})");
         }
     }
 

@@ -131,7 +131,8 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     {
         // Same prompt, seed and bound on /v1/completions: no chat template on either, so the same text.
         var generated = await fixture.GenerateAsync(Path, """{"text_input": "The sky is", "parameters": {"max_tokens": 3, "temperature": 0.7, "seed": 9}}""");
-        using var v1 = await V2GenerateFixture.PostAsync(fixture.Host.Admin, "/v1/completions", """{"model": "gen", "prompt": "The sky is", "max_tokens": 3, "temperature": 0.7, "seed": 9}""");
+        using var v1 = await V2GenerateFixture.PostAsync(fixture.Host.Admin, "/v1/completions",
+            """{"model": "gen", "prompt": "The sky is", "max_tokens": 3, "temperature": 0.7, "seed": 9}""");
         var completion = JsonDocument.Parse(await v1.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(HttpStatusCode.OK, v1.StatusCode);
         Assert.Equal(completion.GetProperty("choices")[0].GetProperty("text").GetString(), generated.GetProperty("text_output").GetString());
@@ -146,7 +147,8 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     [Fact]
     public async Task Stop_cuts_the_answer_before_the_stop_string()
     {
-        var full = (await fixture.GenerateAsync(Path, """{"text_input": "Numbers:", "parameters": {"max_tokens": 16, "temperature": 0}}""")).GetProperty("text_output").GetString()!;
+        var full = (await fixture.GenerateAsync(Path, """{"text_input": "Numbers:", "parameters": {"max_tokens": 16, "temperature": 0}}""")).GetProperty("text_output")
+            .GetString()!;
         Assert.True(full.Length >= 4, $"'{full}'");
         var stop = full.Substring(full.Length / 2, 2);
         var expected = full[..full.IndexOf(stop, StringComparison.Ordinal)];
@@ -158,7 +160,8 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
             Assert.Equal(expected, string.Concat(events.Select(e => e.GetProperty("text_output").GetString())));
 
             // TensorRT-LLM's clients: stop words are stop strings, and empty banned words are nothing asked.
-            var words = await fixture.GenerateAsync(Path, $$$"""{"text_input": "Numbers:", "max_tokens": 16, "bad_words": "", "stop_words": {{{stopJson}}}, "parameters": {"temperature": 0}}""");
+            var words = await fixture.GenerateAsync(Path,
+                $$$"""{"text_input": "Numbers:", "max_tokens": 16, "bad_words": "", "stop_words": {{{stopJson}}}, "parameters": {"temperature": 0}}""");
             Assert.Equal(expected, words.GetProperty("text_output").GetString());
         }
 
@@ -226,7 +229,8 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     [Fact]
     public async Task Infer_on_a_gguf_model_points_at_generate()
     {
-        using var response = await V2GenerateFixture.PostAsync(fixture.Host.Admin, "/v2/models/gen/infer", """{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}""");
+        using var response = await V2GenerateFixture.PostAsync(fixture.Host.Admin, "/v2/models/gen/infer",
+            """{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}""");
         var message = await V2GenerateFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
         Assert.Contains("POST /v2/models/gen/generate", message, StringComparison.Ordinal);
         Assert.Contains("/v1/chat/completions", message, StringComparison.Ordinal);
