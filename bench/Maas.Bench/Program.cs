@@ -173,8 +173,8 @@ internal sealed record BenchOptions
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
                 "--compare-env" => options with
                 {
-                    CompareEnvironment = new Dictionary<string, string>(
-                    options.CompareEnvironment)
+                    CompareEnvironment = new Dictionary<string,
+                    string>(options.CompareEnvironment)
                     { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] }
                 },
                 "--postgres" => options with { Postgres = args[i + 1] },
@@ -182,8 +182,8 @@ internal sealed record BenchOptions
                 "--shm" => options with { SharedMemory = args[i + 1] == "yes" },
                 "--server-env" => options with
                 {
-                    ServerEnvironment = new Dictionary<string, string>(
-                    options.ServerEnvironment)
+                    ServerEnvironment = new Dictionary<string,
+                    string>(options.ServerEnvironment)
                     { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] }
                 },
                 _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, " +

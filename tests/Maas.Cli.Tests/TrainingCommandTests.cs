@@ -524,8 +524,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Contains("options.ratio is already 0.5", await Usage("--method", "prune-structured", "--options", """{"ratio": 0.5}""", "-o", "ratio.x=1"));
         Assert.Contains("is not name=value", await Usage("--method", "prune-structured", "-o", "fine_tune..epochs=1"));
         (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options", "{\"ratio\": 0.5,")).AssertFailure(ExitCodes.Usage, "invalid_json");
-        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file", Path.Combine(_files.Path, "missing.json"))).AssertFailure(
-            ExitCodes.Failure, "file_not_found");
+        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file",
+            Path.Combine(_files.Path, "missing.json"))).AssertFailure(ExitCodes.Failure, "file_not_found");
         Assert.Contains("not both", await Usage("--method", "prune-structured", "--options", "{}", "--options-file", file));
         var server = await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "-o", "fine_tune.optimizer=sgd");
         Assert.Contains("not 'optimizer'", server.AssertFailure(ExitCodes.Failure, "invalid_fine_tune"));

@@ -101,16 +101,20 @@ public static class DatasetsCommands
     private static Command Push()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name (created when it does not exist)" };
-        var file = new Argument<FileInfo>(
-            "file")
-        { Description = "A .csv, .tsv, .jsonl, .parquet (optionally .gz) or a .zip/.tar(.gz) of IDX files or of pictures in one folder per class" };
+        var file = new Argument<FileInfo>("file")
+        {
+            Description = "A .csv, .tsv, .jsonl, .parquet (optionally .gz) or a .zip/.tar(.gz) of IDX files or of pictures " +
+            "in one folder per class"
+        };
         var schema = new Option<string?>("--schema") { Description = "COLUMN:TYPE,... types that replace the inferred ones (number, string, boolean)" };
         var imageSize = new Option<string?>("--image-size") { Description = "WIDTHxHEIGHT: resize every picture of an image folder to it" };
         var visibility = new Option<string?>("--visibility") { Description = "private (default) or shared, when the dataset is created" };
         var description = new Option<string?>("--description") { Description = "Description, when the dataset is created" };
-        var resumable = new Option<bool>(
-            "--resumable")
-        { Description = "Upload in chunks through a resumable session, retried from where the server is after a broken connection" };
+        var resumable = new Option<bool>("--resumable")
+        {
+            Description = "Upload in chunks through a resumable session, retried from where the server is " +
+            "after a broken connection"
+        };
         var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
         var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB (1 to 1024)", DefaultValueFactory = _ => 8 }.Between(1, 1024);
         var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize,

@@ -143,9 +143,11 @@ public static class DeploymentsCommands
     private static Command Promote()
     {
         var name = new Argument<string>("deployment") { Description = "Deployment name" };
-        var version = new Option<int?>(
-            "--version")
-        { Description = "The version to promote (default: the canary, else the version with the larger share besides the stable one)" }.VersionNumber();
+        var version = new Option<int?>("--version")
+        {
+            Description = "The version to promote (default: the canary, else the version with the larger share " +
+            "besides the stable one)"
+        }.VersionNumber();
         var command = new Command("promote", "Send all traffic to the canary (or --version), which becomes the stable version") { name, version };
         command.SetAction(async (parse, client, ct) =>
             CliHost.Print(parse, await client.PromoteDeploymentAsync(parse.GetValue(name)!, parse.GetValue(version), ct), Changed));

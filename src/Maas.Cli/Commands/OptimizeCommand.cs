@@ -33,19 +33,27 @@ public static class OptimizeCommand
             Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; " +
             "a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON"
         };
-        var optionsJson = new Option<string?>(
-            "--options")
-        { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };
+        var optionsJson = new Option<string?>("--options")
+        {
+            Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune " +
+            "flags replace its fields"
+        };
         var optionsFile = new Option<FileInfo?>("--options-file") { Description = "The whole options object as JSON in a file, instead of --options" };
-        var fineTune = new Option<string?>(
-            "--fine-tune")
-        { Description = "prune-magnitude, prune-structured: fine-tune the pruned network on this dataset (name or name:version), options.fine_tune.dataset" };
-        var fineTuneEpochs = new Option<int?>(
-            "--fine-tune-epochs")
-        { Description = "Epochs of the fine-tune (options.fine_tune.hyperparameters.epochs; the server's default is 5)" };
-        var gate = new Option<string[]>(
-            "--gate")
-        { Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, max_perplexity_increase=0.1, ..." };
+        var fineTune = new Option<string?>("--fine-tune")
+        {
+            Description = "prune-magnitude, prune-structured: fine-tune the pruned network on this dataset (name or " +
+            "name:version), options.fine_tune.dataset"
+        };
+        var fineTuneEpochs = new Option<int?>("--fine-tune-epochs")
+        {
+            Description = "Epochs of the fine-tune (options.fine_tune.hyperparameters.epochs; " +
+            "the server's default is 5)"
+        };
+        var gate = new Option<string[]>("--gate")
+        {
+            Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, " +
+            "max_perplexity_increase=0.1, ..."
+        };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version when the gate passes" };
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
         var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a " +

@@ -110,8 +110,8 @@ public static class TrainCommand
                 token => client.GetTrainingJobAsync(id, token),
                 j => j.Finished,
                 j => j.Progress,
-                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, Iteration(j), WorkerJobFollower.Metrics(j.Metrics) }.Where(
-                    s => !string.IsNullOrEmpty(s)))),
+                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, Iteration(j),
+                    WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
             ct);
 
     // While a search runs, the iteration counts its finished trials: "2 of 8 trials done" says so.

@@ -147,8 +147,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
 
         // A chosen type is kept in the schema and used by every later read (the preview re-reads the file).
-        var zips = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:string", File("zip,n\n2134,1\n90210,2\n", "zips.csv"))).JsonAsync(
-            HttpStatusCode.Created);
+        var zips = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:string",
+            File("zip,n\n2134,1\n90210,2\n", "zips.csv"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(["zip:string", "n:number"], zips["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
         var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("90210", (string?)preview["rows"]![1]!["zip"]);
@@ -162,8 +162,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
             ("cats/1.png", DatasetFiles.Png(8, 8, SkiaSharp.SKColors.Orange)),
             ("dogs/1.png", DatasetFiles.Png(6, 4, SkiaSharp.SKColors.Brown)));
         await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(pictures, "pets.zip"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        var pets = await (await client.PostAsync($"api/v1/datasets/{name}/versions?image_size=4x2", MaasTestServer.Artifact(pictures, "pets.zip"))).JsonAsync(
-            HttpStatusCode.Created);
+        var pets = await (await client.PostAsync($"api/v1/datasets/{name}/versions?image_size=4x2",
+            MaasTestServer.Artifact(pictures, "pets.zip"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal("image-folder", (string?)pets["format"]);
         Assert.Equal([2, 4, 3], pets["schema"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
         var labels = pets["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "label")!;
@@ -186,8 +186,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
             gz.Write(Encoding.ASCII.GetBytes("x\n" + string.Concat(Enumerable.Repeat("1\n", 1 << 19))));
         }
 
-        var bomb = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(compressed.ToArray(), "bomb.csv.gz"))).ErrorAsync(
-            HttpStatusCode.RequestEntityTooLarge, "dataset_too_large");
+        var bomb = await (await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(compressed.ToArray(), "bomb.csv.gz"))).ErrorAsync(HttpStatusCode.RequestEntityTooLarge, "dataset_too_large");
         Assert.Equal(65536, (long)bomb["limit"]!);
         Assert.Contains("Maas:Datasets:MaxDecompressedBytes", (string?)bomb["message"]);
     }
@@ -203,8 +203,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         Assert.Contains("description has a control character (U+001B) at position 3", (string?)error["message"]);
         await (await client.GetAsync($"api/v1/datasets/{name}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
 
-        var created = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "rows\tof\r\npoints"}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        var created = await (await client.PostAsync("api/v1/datasets",
+            Api.Json($$"""{"name": "{{name}}", "description": "rows\tof\r\npoints"}"""))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal("rows\tof\r\npoints", (string?)created["description"]);
     }
 

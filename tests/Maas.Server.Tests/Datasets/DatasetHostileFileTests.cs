@@ -51,8 +51,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         using var refused = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(cut, "cut.parquet"), timeout.Token);
         await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
 
-        var read = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(whole, "whole.parquet"), timeout.Token)).JsonAsync(
-            HttpStatusCode.Created);
+        var read = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(whole, "whole.parquet"),
+            timeout.Token)).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(2, (int)read["rows"]!);
     }
 
@@ -118,8 +118,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
         using var timeout = new CancellationTokenSource(NoHang);
-        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(CraftedParquet.File(), "made.parquet"), timeout.Token)).JsonAsync(
-            HttpStatusCode.Created);
+        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(CraftedParquet.File(), "made.parquet"),
+            timeout.Token)).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(2, (int)version["rows"]!);
         var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview", timeout.Token)).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([1.0, 2.0], preview["rows"]!.AsArray().Select(r => (double)r!["a"]!));
@@ -158,8 +158,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var client = server.Client;
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "rows.jsonl"))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_dataset");
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "rows.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("line 2: a key or string cannot be read as text", (string?)error["message"]);
 
         // The predict route reads JSON Lines rows with the same parser.

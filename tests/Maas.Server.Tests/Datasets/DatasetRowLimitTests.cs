@@ -55,8 +55,8 @@ public sealed class DatasetRowLimitTests
         foreach (var item in OverTheLimits())
         {
             var (file, text, setting, expected, line, row) = ((string)item[0], (string)item[1], (string)item[2], (string)item[3], (int)item[4], (int)item[5]);
-            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), file))).ErrorAsync(
-                HttpStatusCode.BadRequest, "invalid_dataset");
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), file))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
             var message = (string?)error["message"];
             Assert.True(message!.Contains(expected, StringComparison.Ordinal) && message.Contains($"(Maas:Datasets:{setting})", StringComparison.Ordinal), $"{file}: {message}");
             Assert.Equal($"Maas:Datasets:{setting}", (string?)error["setting"]);
@@ -64,8 +64,8 @@ public sealed class DatasetRowLimitTests
             Assert.Equal((line, row), ((int)error["line"]!, (int)error["row"]!));
 
             // The same file gzipped is measured as it expands.
-            var gzipped = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Gzip(text), file + ".gz"))).ErrorAsync(
-                HttpStatusCode.BadRequest, "invalid_dataset");
+            var gzipped = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(Gzip(text), file + ".gz"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
             Assert.True(((string?)gzipped["message"])!.Contains(expected, StringComparison.Ordinal), $"{file}.gz: {gzipped["message"]}");
         }
     }
@@ -80,13 +80,13 @@ public sealed class DatasetRowLimitTests
         var field = new string('é', 32);
         var wide = string.Join(',', Enumerable.Repeat(new string('w', 63), 4)); // 4 * 63 + 3 = 255 bytes
         var csv = $"a,b,c,d\n{field},2,3,4\n{wide}x\r\n";
-        var version = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(csv), "edge.csv"))).JsonAsync(
-            HttpStatusCode.Created);
+        var version = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(Encoding.UTF8.GetBytes(csv), "edge.csv"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(2, (int)version["rows"]!);
 
         var jsonl = $"{{\"a\": \"{field}\"}}\n";
-        await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "edge.jsonl"))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "edge.jsonl"))).JsonAsync(HttpStatusCode.Created);
     }
 
     // Parquet text was held only to MaxDecompressedBytes: a cell, a row's text cells together or a column name of any
@@ -124,8 +124,8 @@ public sealed class DatasetRowLimitTests
             var (what, columns, rows, setting, expected, row, column) = ((string)item[0], (string[])item[1], (string?[][])item[2], (string)item[3], (string)item[4], (int)item[5],
                 (string)item[6]);
             var file = await DatasetFiles.TextParquetAsync(columns, 2, rows);
-            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, $"{what}.parquet"))).ErrorAsync(
-                HttpStatusCode.BadRequest, "invalid_dataset");
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(file, $"{what}.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
             var message = (string?)error["message"];
             Assert.True(message!.Contains(expected, StringComparison.Ordinal) && message.Contains($"(Maas:Datasets:{setting})", StringComparison.Ordinal), $"{what}: {message}");
             Assert.Equal($"Maas:Datasets:{setting}", (string?)error["setting"]);
@@ -158,8 +158,8 @@ public sealed class DatasetRowLimitTests
         await using (var server = await MaasTestServer.StartAsync(dataDir: data.Path))
         {
             await CreateAsync(server.Client, name);
-            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).JsonAsync(
-                HttpStatusCode.Created);
+            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
+                MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).JsonAsync(HttpStatusCode.Created);
             await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",
                 MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"{{\"a\": \"{value}\"}}\n"), "wide.jsonl"))).JsonAsync(HttpStatusCode.Created);
             await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions",

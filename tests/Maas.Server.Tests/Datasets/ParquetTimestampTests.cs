@@ -40,8 +40,8 @@ public sealed class ParquetTimestampTests(ServerPerDb servers) : IClassFixture<S
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(output.ToArray(), "times.parquet"))).JsonAsync(
-            HttpStatusCode.Created);
+        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions",
+            MaasTestServer.Artifact(output.ToArray(), "times.parquet"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(2, (int)version["rows"]!);
 
         var rows = (await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK))["rows"]!.AsArray();

@@ -80,8 +80,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         // The registry's default is the newest version (2); the deployment sends every call to version 1, so a "1"
         // can only come from the deployment.
         var model = await ModelAsync(client, 1, 2);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
 
         // OIP v2 REST: the body's model_version and the header, on an answer and on an error.
         using (var ok = await client.PostAsync($"v2/models/{model}/infer", Api.Json(Row)))
@@ -148,8 +148,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         var words = await client.CreateModelAsync();
         await client.UploadAsync(words, TestArtifacts.Gguf(1), "a.gguf");
         await client.UploadAsync(words, TestArtifacts.Gguf(2), "b.gguf");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{words}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{words}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         using (var ok = await client.PostAsync("v1/chat/completions", Api.Json($$"""{"model": "{{words}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}""")))
         {
             await ok.JsonAsync(HttpStatusCode.OK);
@@ -308,8 +308,8 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var model = await ModelAsync(client, 1, 2);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal((HttpStatusCode.OK, "1"), await InferAsync(client, model));
 
         async Task<string?> StateAsync(int version) =>

@@ -38,8 +38,8 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
         {
             var model = await client.CreateModelAsync();
             await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-            await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-                HttpStatusCode.Created);
+            await (await client.PostAsync("api/v1/deployments",
+                Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
             await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
             await RoutedTestCall.Route(router, model).Complete();
             models.Add(model);
@@ -76,8 +76,8 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
             await client.UploadAsync(model, TestArtifacts.Onnx(v), "model.onnx");
         }
 
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
         await RoutedTestCall.Route(router, model).Complete();
 

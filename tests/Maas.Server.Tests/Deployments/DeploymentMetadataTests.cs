@@ -72,8 +72,8 @@ public sealed class DeploymentMetadataTests(DeploymentGrpcServers servers) : ICl
         Assert.Null(plain["deployment"]);
 
         // All traffic to version 1: metadata describes version 1 on both protocols; a version named still bypasses it.
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal((3L, "1"), await MetadataAsync(client, $"v2/models/{model}"));
         Assert.Equal(3L, await GrpcOutputsAsync());
         Assert.Equal((5L, "2"), await MetadataAsync(client, $"v2/models/{model}/versions/2"));
@@ -90,8 +90,8 @@ public sealed class DeploymentMetadataTests(DeploymentGrpcServers servers) : ICl
         Assert.True(await GrpcReadyAsync());
 
         // A split: the stable version stands for the model's metadata; ready only while every version it routes to is.
-        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}"""))).JsonAsync(
-            HttpStatusCode.OK);
+        await (await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}"""))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal((3L, "1"), await MetadataAsync(client, $"v2/models/{model}"));
         Assert.Equal("[1,2]", (await ResolveAsync(model))["deployment"]!["versions"]!.ToJsonString());
         Assert.True(await ReadyAsync(client, $"v2/models/{model}/ready"));

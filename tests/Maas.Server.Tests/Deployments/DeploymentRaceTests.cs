@@ -128,8 +128,8 @@ public sealed class DeploymentRaceTests
         Assert.Equal(["3"], await VersionsServedAsync(client, model, 8)); // the registry's default again
 
         // Change: a deployment of version 1 is given version 3 as well, and version 3 is deleted in the same window.
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         entered = store.Close();
         var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 3, "percent": 50}]}"""));
         await entered.WaitAsync(Ceiling); // a create or change warms its versions first: seconds on a busy host
@@ -238,8 +238,8 @@ public sealed class DeploymentRaceTests
 
         // ... when version 2 loses its traffic (its unload waits for that call) and gets it back (warmed: still loaded).
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
-        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(
-            HttpStatusCode.OK);
+        await (await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
         var loads = host.LoadCount;
         factory.Released.Set();
         using (var answer = await held)

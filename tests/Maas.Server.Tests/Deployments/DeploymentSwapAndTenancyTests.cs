@@ -46,8 +46,8 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         var server = await servers.GetAsync(db);
         var client = server.Client;
         var model = await ModelAsync(client);
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         var host = server.Services.GetRequiredService<ModelHost>();
         ModelState? StateOf(int version) => host.Models().FirstOrDefault(m => m.Key == new ModelKey(model, version))?.State;
 
@@ -110,16 +110,16 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         var stranger = await KeyAsync(other, MaasScopes.ModelsWrite, MaasScopes.Infer);
 
         var model = await ModelAsync(writer);
-        var created = await (await writer.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        var created = await (await writer.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(tenant, (string?)created["tenant"]);
         Assert.Equal(model, (string?)created["model"]);
 
         // Read scope reads, but may not act; an infer-only key may not even read; calls follow the deployment.
         await (await reader.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
         await (await reader.PostAsync($"api/v1/deployments/{model}:pause", null)).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
-        await (await reader.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}"""))).ErrorAsync(
-            HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await reader.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
         await (await caller.GetAsync("api/v1/deployments")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
         Assert.Equal((HttpStatusCode.OK, "1"), await InferAsync(caller, model));
 
@@ -129,8 +129,8 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         await (await stranger.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
         await (await stranger.GetAsync($"api/v1/deployments/{tenant}%2F{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
         await (await stranger.PostAsync($"api/v1/deployments/{tenant}%2F{model}:abort", null)).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
-        await (await stranger.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{tenant}}/{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).ErrorAsync(
-            HttpStatusCode.NotFound, "model_not_found");
+        await (await stranger.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{tenant}}/{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
 
         // An admin names it with its tenant.
         var seen = await (await admin.GetAsync($"api/v1/deployments/{tenant}%2F{model}")).JsonAsync(HttpStatusCode.OK);
@@ -187,8 +187,8 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         await using var first = await MaasTestServer.StartAsync(database, DeploymentServers.Fast, folder.Path);
         await using var second = await MaasTestServer.StartAsync(database, DeploymentServers.Fast, folder.Path);
         var model = await ModelAsync(first.Client);
-        await (await first.Client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await first.Client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(async () => (await InferAsync(second.Client, model)).Version == "1", "the second server routes by the new deployment");
 
         // One poll of the change counter after the change is committed is all the second server needs: the next call
@@ -211,8 +211,8 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, TestArtifacts.Gguf(1), "a.gguf");
         await client.UploadAsync(model, TestArtifacts.Gguf(2), "b.gguf");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
 
         async Task<string?> VersionOfAsync(string path, string body)
         {

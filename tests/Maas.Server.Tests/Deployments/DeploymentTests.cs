@@ -562,8 +562,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         // A promoted deployment still takes a change of shadows or stickiness: its plan is not checked against its
         // one-version split again, and it stays promoted with all traffic on version 3.
-        var shadowed = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"shadow": [{"version": 1}], "sticky": {"key": true}}"""))).JsonAsync(
-            HttpStatusCode.OK);
+        var shadowed = await (await client.PatchAsync($"api/v1/deployments/{model}",
+            Api.Json("""{"shadow": [{"version": 1}], "sticky": {"key": true}}"""))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(("promoted", 3, 1, true), ((string?)shadowed["state"], (int)shadowed["traffic"]![0]!["version"]!, (int)shadowed["shadow"]![0]!["version"]!,
             (bool)shadowed["sticky"]!["key"]!));
         Assert.Single(shadowed["traffic"]!.AsArray());

@@ -105,8 +105,8 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
         await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
 
         // A stream whose message went to version 2, open and idle: the version's unload waits for it.
@@ -151,8 +151,8 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
             await client.UploadAsync(model, gguf.ToArray(), "gen.gguf");
         }
 
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
 
         // A generation that would run for thousands of tokens; the first chunk shows it is under way, and the engine is
@@ -184,8 +184,8 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
             await client.UploadAsync(model, TestArtifacts.Onnx(v), "model.onnx");
         }
 
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": {{version}}, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": {{version}}, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         return model;
     }
 

@@ -100,8 +100,8 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
         Assert.Contains("could not be loaded", (string)error["message"]!, StringComparison.Ordinal);
         await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
 
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await AssertUnchangedAfterRefusalsAsync(client, model, "2");
     }
 
@@ -115,8 +115,8 @@ public sealed class TextWarmUpTests(SmallBudgetServers servers) : IClassFixture<
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, small, "small.gguf");
         await client.UploadAsync(model, large, "large.gguf");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         var evictions = (await Placement.LoadedAsync(client)).GetProperty("evictions").GetInt64();
 
         var error = await RefusedAsync(await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""")), "2");

@@ -32,8 +32,8 @@ public sealed class WarmUpCleanupTests(DeploymentServers servers) : IClassFixtur
         ModelState? StateOf(int version) => host.Status(new ModelKey(model, version))?.State;
 
         // Version 1 serves the deployment; version 3 is loaded by a call that named it.
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await client.PostAsync("api/v1/deployments",
+            Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         using (var named = await client.PostAsync("v1/chat/completions",
             Api.Json($$"""{"model": "{{model}}/versions/3", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}""")))
         {

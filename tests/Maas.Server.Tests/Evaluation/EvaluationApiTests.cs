@@ -148,8 +148,8 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         Assert.InRange((double)result["rmse"]!, 90, 110);
         Assert.True((double)result["r2"]! < 0, result.ToJsonString());
 
-        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_label");
+        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
         Assert.Equal("note", (string?)text["column"]);
     }
 
@@ -162,14 +162,14 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         var model = await TrainAsync(client);
 
         var noX2 = await TrainingApiTests.DatasetAsync(client, Clusters(12, withX2: false), "nox2.csv");
-        var missing = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{noX2}}"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "missing_column");
+        var missing = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{noX2}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "missing_column");
         Assert.Equal("x2", (string?)missing["column"]);
         Assert.Contains("'x2'", (string?)missing["message"], StringComparison.Ordinal);
 
         var clean = await TrainingApiTests.DatasetAsync(client, Clusters(12), "clean.csv");
-        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}", "label": "nope"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_label");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{clean}}", "label": "nope"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
         await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json("""{}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
 
         // The default tenant's private dataset does not exist for this tenant.
@@ -180,8 +180,8 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         // An ONNX model uploaded as it is has no MaaS training metadata to say which columns it takes.
         var uploaded = await client.CreateModelAsync();
         await (await client.PostAsync($"api/v1/models/{uploaded}/versions", MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx"))).JsonAsync(HttpStatusCode.Created);
-        var refused = await (await client.PostAsync($"api/v1/models/{uploaded}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "version_not_trained");
+        var refused = await (await client.PostAsync($"api/v1/models/{uploaded}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "version_not_trained");
         Assert.Contains("trained by MaaS", (string?)refused["message"], StringComparison.Ordinal);
 
         // A key that reads models but not datasets may not score one.

@@ -82,8 +82,8 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         var (model, _, _) = await TrainOneEpochAsync(client, seed: 14, "few");
 
         var (larger, _, _) = await ImageDatasets.UploadAsync(client, 20, Size + 4, seed: 15, "larger.zip");
-        var size = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{larger}}"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_column");
+        var size = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{larger}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_column");
         Assert.Equal("image", (string?)size["column"]);
         Assert.Contains("16x16", (string?)size["message"], StringComparison.Ordinal);
         Assert.Contains("12x12", (string?)size["message"], StringComparison.Ordinal);
@@ -91,8 +91,8 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         // Labels 7, 8 and 9: the version learned 0, 1 and 2, so this is not a column it can be measured on.
         var (pictures, labels) = TinyImages.Generate(20, Size, seed: 16);
         var other = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(pictures, [.. labels.Select(l => l + 7)], Size, Size), "other.zip");
-        var classes = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{other}}"}"""))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_label");
+        var classes = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations",
+            Api.Json($$"""{"dataset": "{{other}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
         Assert.Contains("0, 1, 2", (string?)classes["message"], StringComparison.Ordinal);
     }
 

@@ -453,8 +453,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         // Enough chats that 50 epochs take far longer than a cancel takes to arrive (24 trained in about 2 s on a fast machine).
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(240, seed: 10)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled", "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(
-                HttpStatusCode.OK);
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled",""" +
+            $$$""" "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(HttpStatusCode.OK);
         var id = (string)job["id"]!;
         Assert.Equal("queued", (string?)job["status"]);
 
@@ -589,8 +589,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var client = server.Client;
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(8, seed: 41)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "ckpt", "hyperparameters": {"n_epochs": 2}}"""))).JsonAsync(
-                HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "ckpt",""" +
+            $$$""" "hyperparameters": {"n_epochs": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
 
@@ -631,8 +631,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var client = server.Client;
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(7, seed: 51)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters": {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(
-                HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters":""" +
+            $$$""" {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
         Assert.Equal(2, (int)ended["hyperparameters"]!["batch_size"]!);
@@ -742,8 +742,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var tooLong = $$"""{"messages": [{"role": "user", "content": "{{string.Join(' ', Enumerable.Repeat("word", 400))}}"}, {"role": "assistant", "content": "ok"}]}""" + "\n";
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(2, seed: 71) + tooLong))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "toolong", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(
-                HttpStatusCode.OK))["id"]!;
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "toolong",""" +
+            $$$""" "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
 
         var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "failed", ended.ToJsonString());

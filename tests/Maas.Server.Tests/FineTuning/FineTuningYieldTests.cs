@@ -166,8 +166,8 @@ public sealed class FineTuningYieldApiTests(FineTuningServer servers) : IClassFi
         form.Add(content, "file", "chats.jsonl");
         var file = (string)(await (await client.PostAsync("v1/files", form)).JsonAsync(HttpStatusCode.OK))["id"]!;
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "yield", "hyperparameters": {"n_epochs": 50, "batch_size": 1}}"""))).JsonAsync(
-                HttpStatusCode.OK);
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "yield", "hyperparameters": {"n_epochs":""" +
+            $$$""" 50, "batch_size": 1}}"""))).JsonAsync(HttpStatusCode.OK);
         var id = (string)job["id"]!;
         await Conditions.WaitUntilAsync(
             async () => (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"] == "running",

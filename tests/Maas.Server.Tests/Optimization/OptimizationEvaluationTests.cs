@@ -155,8 +155,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         Assert.Equal(24, (long)prunedReport["rewrite"]!["weights"]!);
         Assert.Equal(trainedAccuracy, (double)prunedReport["source_accuracy"]!, 6);
         Assert.True((bool)Check(prunedReport, "max_accuracy_drop")["passed"]!);
-        Assert.Equal("pruned", (string?)(await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)pruned["result"]!["version"]!}")).JsonAsync(
-            HttpStatusCode.OK))["derived_from"]!["relation"]);
+        Assert.Equal("pruned", (string?)(await (await client.GetAsync(
+            $"api/v1/models/{model}/versions/{(int)pruned["result"]!["version"]!}")).JsonAsync(HttpStatusCode.OK))["derived_from"]!["relation"]);
 
         // Quantising the pruned version: its label and split come from the training of the version it was derived from
         // (its own metadata records no training).
@@ -210,8 +210,8 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
             // The new version answers /predict with the source's labels and types.
             var instance = """{"instances": [{"x0": 2, "x1": -2, "x2": 2, "x3": -2, "x4": 2, "x5": -2, "x6": 2, "x7": -2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "oslo"},""" +
                 """ {"x0": -2, "x1": 2, "x2": -2, "x3": 2, "x4": -2, "x5": 2, "x6": -2, "x7": 2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "lima"}]}""";
-            var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}/predict", Api.Json(instance))).JsonAsync(
-                HttpStatusCode.OK);
+            var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}/predict",
+                Api.Json(instance))).JsonAsync(HttpStatusCode.OK);
             Assert.Equal(["yes", "no"], answer["predictions"]!.AsArray().Select(p => (string?)p!["label"]));
         }
     }

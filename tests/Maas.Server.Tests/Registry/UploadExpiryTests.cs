@@ -26,14 +26,14 @@ public sealed class UploadExpiryTests
         var client = server.Client;
 
         var model = await client.CreateModelAsync();
-        var modelSession = (string)(await (await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx"}"""))).JsonAsync(
-            HttpStatusCode.Created))["id"]!;
+        var modelSession = (string)(await (await client.PostAsync($"api/v1/models/{model}/uploads",
+            Api.Json("""{"filename": "model.onnx"}"""))).JsonAsync(HttpStatusCode.Created))["id"]!;
         await SendChunkAsync(client, $"api/v1/uploads/{modelSession}");
 
         var dataset = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var datasetSession = (string)(await (await client.PostAsync($"api/v1/datasets/{dataset}/uploads", Api.Json("""{"filename": "rows.csv"}"""))).JsonAsync(
-            HttpStatusCode.Created))["id"]!;
+        var datasetSession = (string)(await (await client.PostAsync($"api/v1/datasets/{dataset}/uploads",
+            Api.Json("""{"filename": "rows.csv"}"""))).JsonAsync(HttpStatusCode.Created))["id"]!;
         await SendChunkAsync(client, $"api/v1/datasets/{dataset}/uploads/{datasetSession}");
 
         Assert.NotEmpty(StagedFiles(server, modelSession));

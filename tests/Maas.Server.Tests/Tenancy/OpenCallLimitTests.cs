@@ -122,8 +122,8 @@ public sealed class OpenCallLimitTests
         var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.ModelsWrite, MaasScopes.ModelsRead]);
         using var client = host.Client(key);
         var model = await client.CreateModelAsync();
-        var session = await (await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx", "size": 1048576}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        var session = await (await client.PostAsync($"api/v1/models/{model}/uploads",
+            Api.Json("""{"filename": "model.onnx", "size": 1048576}"""))).JsonAsync(HttpStatusCode.Created);
 
         // A chunk whose body the client keeps open: 64 KiB sent, the rest held back.
         var outgoing = Channel.CreateUnbounded<byte[]>();
@@ -173,8 +173,8 @@ public sealed class OpenCallLimitTests
         Maas.Core.Formats.Gguf.GgufLlamaModelFactory.Write(gguf, new Maas.Core.Formats.Gguf.GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
         (await host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "talker", "owner": "{{tenant}}", "task": "text-generation"}"""))).EnsureSuccessStatusCode();
         (await host.Admin.PutAsJsonAsync($"api/v1/models/{tenant}%2Ftalker/config", new { parallel_sequences = 1, context_size = 4200 })).EnsureSuccessStatusCode();
-        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Ftalker/versions", MaasTestServer.Artifact(await File.ReadAllBytesAsync(gguf), "gen.gguf"))).EnsureSuccessStatusCode(
-            );
+        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Ftalker/versions",
+            MaasTestServer.Artifact(await File.ReadAllBytesAsync(gguf), "gen.gguf"))).EnsureSuccessStatusCode();
         var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer]);
         using var client = host.Client(key);
         client.Timeout = Timeout.InfiniteTimeSpan;

@@ -102,8 +102,8 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
         var owner = await Host.CreateTenantAsync();
         var user = await Host.CreateTenantAsync();
         var model = "sm-" + Guid.NewGuid().ToString("n")[..8];
-        await (await Host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{model}}", "owner": "{{owner}}", "visibility": "shared"}"""))).JsonAsync(
-            HttpStatusCode.Created);
+        await (await Host.Admin.PostAsync("api/v1/models",
+            Api.Json($$"""{"name": "{{model}}", "owner": "{{owner}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
         var (_, ownerSecret) = await Host.CreateKeyAsync(owner, [MaasScopes.ModelsRead]);
         var (_, userSecret) = await Host.CreateKeyAsync(user, [MaasScopes.ModelsRead]);
         using (var ownerClient = Host.Client(ownerSecret))

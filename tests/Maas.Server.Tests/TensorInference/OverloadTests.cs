@@ -96,8 +96,8 @@ public class OverloadTests : IAsyncLifetime
     public async Task A_refused_upload_is_answered_before_it_is_sent_and_the_server_never_takes_the_rest()
     {
         // The listener reads only a little ahead of the handler, so a refused body stays in the socket.
-        var transport = _server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>(
-            ).Value;
+        var transport = _server.Services
+            .GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>().Value;
         Assert.Equal(64L << 10, transport.MaxReadBufferSize);
 
         var (running, queued) = await FillQueueAsync();

@@ -186,8 +186,8 @@ public sealed class JobCancelTests
     {
         var dataset = await TrainingApiTests.DatasetAsync(server.Client, LineCsv.Bytes, "line.csv");
         var id = (string)(await (await server.Client.PostAsync("api/v1/training/jobs", Api.Json(
-            $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""))).JsonAsync(
-                HttpStatusCode.Accepted))["id"]!;
+            $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label":""" +
+            $$""" "y", "trainer": "sdca"}"""))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
         Assert.Equal(id, (await ClaimAsync(server, "training")).Id);
         return id;
     }

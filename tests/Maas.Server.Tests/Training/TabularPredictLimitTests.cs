@@ -49,8 +49,8 @@ public sealed class TabularPredictLimitTests
         Assert.Contains("6 columns, over the limit of 5 (Maas:Datasets:MaxColumns)", (string?)columns["message"]);
 
         // The per-version route reads the same way.
-        var versioned = await (await server.Client.PostAsync($"api/v1/models/{model}/versions/1/predict", Rows("text/csv", $"input,note\n2,{new string('x', 65)}\n"))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_input");
+        var versioned = await (await server.Client.PostAsync($"api/v1/models/{model}/versions/1/predict",
+            Rows("text/csv", $"input,note\n2,{new string('x', 65)}\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         Assert.Contains("(Maas:Datasets:MaxFieldBytes)", (string?)versioned["message"]);
     }
 
@@ -62,8 +62,8 @@ public sealed class TabularPredictLimitTests
 
         // A 64-byte field (32 two-byte letters) and a row of exactly 256 bytes: 1 + 3 * 64 + 63.
         var row = $"3,{string.Join(',', Enumerable.Repeat(new string('w', 63), 3))},{new string('w', 62)}";
-        var answer = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", $"input,note,b,c,d\n2,{new string('é', 32)},,,\n{row}\n"))).JsonAsync(
-            HttpStatusCode.OK);
+        var answer = await (await server.Client.PostAsync($"api/v1/models/{model}/predict",
+            Rows("text/csv", $"input,note,b,c,d\n2,{new string('é', 32)},,,\n{row}\n"))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([2.0, 3.0], answer["predictions"]!.AsArray().Select(p => (double)p!));
         Assert.Equal(["note", "b", "c", "d"], answer["ignored_columns"]!.AsArray().Select(c => (string?)c));
     }
@@ -94,8 +94,8 @@ public sealed class TabularPredictLimitTests
         var overflow = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict",
             Rows("application/json", "{\"instances\": [{\"input\": 1}, {\"input\": 3e38}]}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         Assert.StartsWith("instance 1: the model's answer is not a finite number", (string?)overflow["message"]);
-        var fine = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1.5}]}"))).JsonAsync(
-            HttpStatusCode.OK);
+        var fine = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict",
+            Rows("application/json", "{\"instances\": [{\"input\": 1.5}]}"))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(15.0, (double)fine["predictions"]![0]!, 5);
     }
 

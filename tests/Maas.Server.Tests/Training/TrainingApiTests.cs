@@ -249,8 +249,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.Equal(42, (int)version["lineage"]!["seed"]!);
         Assert.NotNull(version["lineage"]!["hyperparameters"]);
 
-        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": 2}, {"x": 3}, {"x": 4}, {"x": 5}]}"""))).JsonAsync(
-            HttpStatusCode.OK);
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Api.Json("""{"instances": [{"x": 2}, {"x": 3}, {"x": 4}, {"x": 5}]}"""))).JsonAsync(HttpStatusCode.OK);
         var predictions = answer["predictions"]!.AsArray().Select(p => (double)p!).ToArray();
         Assert.Equal(4, predictions.Length);
         for (var i = 0; i < 4; i++)
@@ -266,18 +266,18 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.Equal(["y"], table["ignored_columns"]!.AsArray().Select(c => (string?)c));
         var tsv = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/tab-separated-values; charset=utf-8", "x\n2\n5\n"))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([predictions[0], predictions[3]], tsv["predictions"]!.AsArray().Select(p => (double)p!));
-        var lines = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("application/x-ndjson", "{\"x\": 3}\n{\"x\": 4, \"id\": \"a\"}\n"))).JsonAsync(
-            HttpStatusCode.OK);
+        var lines = await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Rows("application/x-ndjson", "{\"x\": 3}\n{\"x\": 4, \"id\": \"a\"}\n"))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal([predictions[1], predictions[2]], lines["predictions"]!.AsArray().Select(p => (double)p!));
         Assert.Equal(["id"], lines["ignored_columns"]!.AsArray().Select(c => (string?)c));
         Assert.Contains("no rows", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\n"))).ErrorAsync(HttpStatusCode.BadRequest,
             "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("no column of the table is a feature", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "z\n2\n"))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("not valid CSV: line 2", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x,y\n2\n"))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
-        Assert.Contains("must be a number", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\ntwo\n"))).ErrorAsync(
-            HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("no column of the table is a feature", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Rows("text/csv", "z\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("not valid CSV: line 2", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Rows("text/csv", "x,y\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("must be a number", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Rows("text/csv", "x\ntwo\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
 
         // Bad rows are the caller's mistake, in the management API's error format.
         await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"z": 2}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
@@ -354,8 +354,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
             truth.Add(cells[labelIndex]);
         }
 
-        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json(new JsonObject { ["instances"] = instances }.ToJsonString()))).JsonAsync(
-            HttpStatusCode.OK);
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict",
+            Api.Json(new JsonObject { ["instances"] = instances }.ToJsonString()))).JsonAsync(HttpStatusCode.OK);
         var predictions = answer["predictions"]!.AsArray();
         Assert.Equal(truth.Count, predictions.Count);
         var correct = 0;
