@@ -170,17 +170,7 @@ try
         "(source) | generation tok/s |");
     text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     var llama = Path.Combine(folder, "llama.gguf");
-    GgufLlamaModelFactory.Write(llama, GgufLlamaModelOptions.Demo with
-    {
-        EmbeddingLength = 512,
-        BlockCount = 4,
-        HeadCount = 8,
-        KeyValueHeadCount = 4,
-        FeedForwardLength = 1536,
-        VocabularySize = 4000,
-        ContextLength = 2048,
-        WeightStd = 0.05f
-    });
+    LlamaQuantizeComparison.WriteSource(llama);
     var llms = new List<(string Name, string Path)> { ("generated Llama 512x4 (F32)", llama) };
     if (File.Exists(Path.Combine(shared, "llama-2-tiny-random.gguf")))
     {

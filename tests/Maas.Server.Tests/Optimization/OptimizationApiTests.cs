@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
-using Maas.Core.Formats.Gguf;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
@@ -258,19 +257,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     {
         var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
         var model = await client.CreateModelAsync();
-        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
-        {
-            EmbeddingLength = 64,
-            BlockCount = 1,
-            HeadCount = 2,
-            KeyValueHeadCount = 1,
-            FeedForwardLength = 128,
-            VocabularySize = 600,
-            ContextLength = 1024
-        });
-        var source = (int)(await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf"))["version"]!;
-        File.Delete(path);
+        var source = (int)(await GeneratedLlamas.UploadAsync(client, model, Host.Server.DataDir, GeneratedLlamas.Tiny))["version"]!;
 
         var job = await OptimizeAsync(client, model, source, """{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}""");
 
@@ -286,23 +273,9 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal("quantized", (string?)version["derived_from"]!["relation"]);
     }
 
-    // A generated Llama whose rows of 256 values take the k-quant types, with weights small enough not to be chaotic.
     private async Task<string> UploadLlamaAsync(HttpClient client, string model)
     {
-        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
-        {
-            EmbeddingLength = 256,
-            BlockCount = 2,
-            HeadCount = 4,
-            KeyValueHeadCount = 2,
-            FeedForwardLength = 512,
-            VocabularySize = 1000,
-            ContextLength = 1024,
-            WeightStd = 0.05f
-        });
-        await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
-        File.Delete(path);
+        await GeneratedLlamas.UploadAsync(client, model, Host.Server.DataDir, GeneratedLlamas.KQuantRows);
         return model;
     }
 

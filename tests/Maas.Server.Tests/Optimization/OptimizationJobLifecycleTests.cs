@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Maas.Core.Formats.Gguf;
 using Maas.Core.Formats.Onnx;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
@@ -60,19 +59,7 @@ public sealed class OptimizationJobLifecycleTests(OptimizationHostFixture fixtur
     public async Task A_gguf_job_reports_measuring_the_source_and_the_quantised_model_as_two_stages()
     {
         var model = await Host.Admin.CreateModelAsync();
-        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
-        {
-            EmbeddingLength = 64,
-            BlockCount = 1,
-            HeadCount = 2,
-            KeyValueHeadCount = 1,
-            FeedForwardLength = 128,
-            VocabularySize = 600,
-            ContextLength = 1024
-        });
-        await Host.Admin.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
-        File.Delete(path);
+        await GeneratedLlamas.UploadAsync(Host.Admin, model, Host.Server.DataDir, GeneratedLlamas.Tiny);
 
         var job = await OptimizeAsync(model, """{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}""");
 

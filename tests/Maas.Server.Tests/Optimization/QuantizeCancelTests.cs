@@ -1,5 +1,4 @@
 using System.Net;
-using Maas.Core.Formats.Gguf;
 using Maas.Optimization;
 using Maas.Runtimes.Llama;
 using Maas.Server.Tests.Support;
@@ -36,19 +35,7 @@ public sealed class QuantizeCancelTests
         }));
         var client = server.Client;
         var model = await client.CreateModelAsync();
-        var path = Path.Combine(server.DataDir, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with
-        {
-            EmbeddingLength = 64,
-            BlockCount = 1,
-            HeadCount = 2,
-            KeyValueHeadCount = 1,
-            FeedForwardLength = 128,
-            VocabularySize = 600,
-            ContextLength = 1024
-        });
-        await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
-        File.Delete(path);
+        await GeneratedLlamas.UploadAsync(client, model, server.DataDir, GeneratedLlamas.Tiny);
 
         using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
             Api.Json("""{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}"""));
