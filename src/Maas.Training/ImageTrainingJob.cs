@@ -188,16 +188,16 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
             network.RestoreOptimizer(optimizer);
             await run.EventAsync("log", new
             {
-                message = ($"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state " +
-                $"(step {optimizer.Steps})")
+                message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state " +
+                    $"(step {optimizer.Steps})"
             });
         }
         else
         {
             await run.EventAsync("log", new
             {
-                message = ($"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: " +
-                $"the optimiser's moments restart)")
+                message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: " +
+                    $"the optimiser's moments restart)"
             });
         }
 

@@ -142,8 +142,8 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             // The trainer stopped at its next check rather than at its end: say how far the fit had come.
             await run.EventAsync("log", new
             {
-                message = ($"the fit was stopped after {fitClock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: the job " +
-                $"was cancelled or its worker stopped"),
+                message = $"the fit was stopped after {fitClock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: the job " +
+                    $"was cancelled or its worker stopped",
                 fit_seconds = fitClock.Elapsed.TotalSeconds
             });
             throw;

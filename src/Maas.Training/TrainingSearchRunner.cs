@@ -39,8 +39,8 @@ internal static class TrainingSearchRunner
         var report = Report(ids, finished, winner, search);
         await run.EventAsync("log", new
         {
-            message = ($"best trial {winner.Result.Index + 1} of {ids.Length} ({ids[winner.Result.Index]}): validation {search.Metric} " +
-                $"{winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering"),
+            message = $"best trial {winner.Result.Index + 1} of {ids.Length} ({ids[winner.Result.Index]}): validation {search.Metric} " +
+                $"{winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
         });
         run.ReportLaterWithin(TrialsEnd, 100);
         return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);

@@ -5,6 +5,7 @@ using Maas.Cli.Tests.Support;
 using Maas.Client;
 using Maas.Client.Tenancy;
 using Maas.Core.Jobs;
+using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Cli.Tests;
@@ -88,21 +89,7 @@ public sealed partial class JobsCommandTests(CliServerFixture fixture)
         {
             var at = start.AddMilliseconds(i / 3);
             var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            await store.CreateJobAsync(
-                new Job
-                {
-                    Id = id,
-                    Kind = "import",
-                    Status = JobStatus.Succeeded,
-                    Model = "paged",
-                    Version = 1,
-                    Tenant = tenant,
-                    CreatedBy = "test",
-                    CreatedAt = at,
-                    UpdatedAt = at,
-                    FinishedAt = at
-                },
-                CancellationToken.None);
+            await store.CreateJobAsync(FinishedImports.Of(id, tenant, "paged", at), CancellationToken.None);
             jobs.Add(JobPosition.Of(at, id));
         }
 

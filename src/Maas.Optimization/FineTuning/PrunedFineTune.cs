@@ -192,8 +192,8 @@ public static class PrunedFineTune
             {
                 await run.EventAsync("log", new
                 {
-                    message = ($"fine-tune stopped early after epoch {epoch}: no better validation loss for {plan.Patience} epochs; " +
-                    $"keeping epoch {bestEpoch}")
+                    message = $"fine-tune stopped early after epoch {epoch}: no better validation loss for {plan.Patience} epochs; " +
+                        $"keeping epoch {bestEpoch}"
                 });
                 break;
             }

@@ -32,16 +32,7 @@ public sealed class FineTuningYieldTests : IDisposable
         GgufLlamaModelFactory.Write(basePath, FineTuningServer.BaseOptions);
         var gate = new RecordingGate(new ServingYieldGate(_activity, 0.5, _time));
         var done = 0;
-        var options = new LlamaFineTuneOptions
-        {
-            Epochs = 1,
-            LearningRate = 1e-2f,
-            Window = 256,
-            ChatsPerStep = 1,
-            Threads = 1,
-            WorkFolder = Path.Combine(_folder.Path, "work"),
-            Gate = gate
-        };
+        var options = Options(epochs: 1, gate);
 
         // A request holds a model (a generation) while the first windows train.
         _activity.Started();
@@ -78,16 +69,7 @@ public sealed class FineTuningYieldTests : IDisposable
         GgufLlamaModelFactory.Write(basePath, FineTuningServer.BaseOptions);
         var gate = new RecordingGate(new ServingYieldGate(_activity, 0.1, _time));
         using var cancel = new CancellationTokenSource();
-        var options = new LlamaFineTuneOptions
-        {
-            Epochs = 3,
-            LearningRate = 1e-2f,
-            Window = 256,
-            ChatsPerStep = 1,
-            Threads = 1,
-            WorkFolder = Path.Combine(_folder.Path, "work"),
-            Gate = gate
-        };
+        var options = Options(epochs: 3, gate);
 
         // The base's validation loss is measured before the first step: its window already waits for serving.
         _activity.Started();
@@ -101,6 +83,18 @@ public sealed class FineTuningYieldTests : IDisposable
 
     private static List<LlamaTrainingChat> Chats(int count) =>
         Enumerable.Range(0, count).Select(i => new LlamaTrainingChat([new("user", $"question {i}"), new("assistant", "ok ok ok")])).ToList();
+
+    // One chat a step, in windows of 256 tokens on one thread, each window asking the gate.
+    private LlamaFineTuneOptions Options(int epochs, ITrainingGate gate) => new()
+    {
+        Epochs = epochs,
+        LearningRate = 1e-2f,
+        Window = 256,
+        ChatsPerStep = 1,
+        Threads = 1,
+        WorkFolder = Path.Combine(_folder.Path, "work"),
+        Gate = gate,
+    };
 
     /// <summary>Records what the trainer passes, then asks the real gate.</summary>
     private sealed class RecordingGate(ServingYieldGate inner) : ITrainingGate

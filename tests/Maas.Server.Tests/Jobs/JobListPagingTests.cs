@@ -5,6 +5,7 @@ using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Jobs;
@@ -304,21 +305,7 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         if (kind == "import")
         {
             var id = hex + "abcd";
-            await server.Services.GetRequiredService<IJobStore>().CreateJobAsync(
-                new Job
-                {
-                    Id = id,
-                    Kind = kind,
-                    Status = JobStatus.Succeeded,
-                    Model = model,
-                    Version = 1,
-                    Tenant = tenant,
-                    CreatedBy = "test",
-                    CreatedAt = at,
-                    UpdatedAt = at,
-                    FinishedAt = at
-                },
-                CancellationToken.None);
+            await server.Services.GetRequiredService<IJobStore>().CreateJobAsync(FinishedImports.Of(id, tenant, model, at), CancellationToken.None);
             return new Added(id, kind, tenant, model, JobPosition.Of(at, id));
         }
 

@@ -61,11 +61,8 @@ public sealed class LlmServerFixture : IAsyncLifetime
         // Its own file with a long trained context, so a sequence can run for tens of thousands of tokens.
         var longPath = Path.Combine(_files.Path, "gen-long.gguf");
         GgufLlamaModelFactory.Write(longPath, new GgufLlamaModelOptions { Name = "maas-test-llm-long", Seed = 7, ContextLength = LongContextPerSequence });
-        await RegisterAsync(Server.Client, LongModel, await File.ReadAllBytesAsync(longPath), "gen-long.gguf", new
-        {
-            parallel_sequences = 2,
-            context_size = LongContextPerSequence
-        });
+        await RegisterAsync(Server.Client, LongModel, await File.ReadAllBytesAsync(longPath), "gen-long.gguf",
+            new { parallel_sequences = 2, context_size = LongContextPerSequence });
         if (SharedModels.Has(TinyFile))
         {
             await RegisterAsync(Server.Client, "tiny", await File.ReadAllBytesAsync(SharedModels.PathOf(TinyFile)), TinyFile);

@@ -34,22 +34,10 @@ public class OverloadTests : IAsyncLifetime
 
         // The only instance is kept busy by a held batch (HeldRows rows) on purpose. "full" has no queue time budget: on
         // a loaded host the request waiting behind the held batch could otherwise be dropped past the default 10 s.
-        await _server.RegisterAsync("full", TestModels.Mlp(Width, [64], Width, seed: 3), new
-        {
-            max_batch_size = 0,
-            queue_limit = 1,
-            instance_count = 1,
-            threads = 1,
-            queue_time_budget_ms = 0
-        });
-        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [64], Width, seed: 3), new
-        {
-            max_batch_size = 0,
-            queue_limit = 100,
-            instance_count = 1,
-            threads = 1,
-            queue_time_budget_ms = 200
-        });
+        await _server.RegisterAsync("full", TestModels.Mlp(Width, [64], Width, seed: 3),
+            new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
+        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [64], Width, seed: 3),
+            new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
     }
 
     public async Task DisposeAsync()

@@ -40,14 +40,8 @@ public class SchedulingTests : IAsyncLifetime
 
         // One instance, one waiting request at most: a batch held at its gate keeps it busy on purpose. No queue time
         // budget: on a loaded host the request waiting behind the held batch could otherwise be dropped past 10 s.
-        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3), new
-        {
-            max_batch_size = 0,
-            queue_limit = 1,
-            instance_count = 1,
-            threads = 1,
-            queue_time_budget_ms = 0
-        });
+        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3),
+            new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
     }
 
     public async Task DisposeAsync()
