@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
 using Maas.Server.Tests.Support;
-using Maas.Testing;
 
 namespace Maas.Server.Tests.Optimization;
 
@@ -33,19 +32,11 @@ internal static class GeneratedLlamas
         WeightStd = 0.05f,
     };
 
-    /// <summary>Writes the Llama in <paramref name="folder"/>, uploads it as a new version of <paramref name="model"/> and
-    /// deletes the file; returns the upload's answer.</summary>
-    public static async Task<JsonNode> UploadAsync(HttpClient client, string model, string folder, GgufLlamaModelOptions options)
+    /// <summary>Uploads the Llama, written in memory, as a new version of <paramref name="model"/>; returns the upload's answer.</summary>
+    public static Task<JsonNode> UploadAsync(HttpClient client, string model, GgufLlamaModelOptions options)
     {
-        var path = Path.Combine(folder, Names.Unique("gen") + ".gguf");
-        GgufLlamaModelFactory.Write(path, options);
-        try
-        {
-            return await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using var file = new MemoryStream();
+        GgufLlamaModelFactory.Write(file, options);
+        return client.UploadAsync(model, file.ToArray(), "model.gguf");
     }
 }

@@ -257,7 +257,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     {
         var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
         var model = await client.CreateModelAsync();
-        var source = (int)(await GeneratedLlamas.UploadAsync(client, model, Host.Server.DataDir, GeneratedLlamas.Tiny))["version"]!;
+        var source = (int)(await GeneratedLlamas.UploadAsync(client, model, GeneratedLlamas.Tiny))["version"]!;
 
         var job = await OptimizeAsync(client, model, source, """{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}""");
 
@@ -275,7 +275,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
 
     private async Task<string> UploadLlamaAsync(HttpClient client, string model)
     {
-        await GeneratedLlamas.UploadAsync(client, model, Host.Server.DataDir, GeneratedLlamas.KQuantRows);
+        await GeneratedLlamas.UploadAsync(client, model, GeneratedLlamas.KQuantRows);
         return model;
     }
 

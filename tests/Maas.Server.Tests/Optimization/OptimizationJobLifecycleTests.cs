@@ -59,7 +59,7 @@ public sealed class OptimizationJobLifecycleTests(OptimizationHostFixture fixtur
     public async Task A_gguf_job_reports_measuring_the_source_and_the_quantised_model_as_two_stages()
     {
         var model = await Host.Admin.CreateModelAsync();
-        await GeneratedLlamas.UploadAsync(Host.Admin, model, Host.Server.DataDir, GeneratedLlamas.Tiny);
+        await GeneratedLlamas.UploadAsync(Host.Admin, model, GeneratedLlamas.Tiny);
 
         var job = await OptimizeAsync(model, """{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}""");
 

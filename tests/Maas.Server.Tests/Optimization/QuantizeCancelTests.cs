@@ -35,7 +35,7 @@ public sealed class QuantizeCancelTests
         }));
         var client = server.Client;
         var model = await client.CreateModelAsync();
-        await GeneratedLlamas.UploadAsync(client, model, server.DataDir, GeneratedLlamas.Tiny);
+        await GeneratedLlamas.UploadAsync(client, model, GeneratedLlamas.Tiny);
 
         using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize",
             Api.Json("""{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}"""));
