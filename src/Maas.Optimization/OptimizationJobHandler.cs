@@ -18,13 +18,6 @@ using Maas.Runtimes.Onnx;
 namespace Maas.Optimization;
 
 /// <summary>
-/// The native quantiser call of "gguf-quantize" jobs (<see cref="LlamaQuantizer.Quantize"/> unless a host replaces it:
-/// a test stands in for a long run). It cannot be interrupted: the pinned llama.cpp's quantize parameters have no
-/// progress or abort callback.
-/// </summary>
-public delegate void GgufQuantizeCall(string input, string output, LlamaQuantizeOptions options);
-
-/// <summary>
 /// Runs "optimization" jobs: rewrites the source version by its method, checks the rewrite loads, measures it against
 /// the source on this machine, applies the gate and registers the result as a new version derived from the source,
 /// ready or rejected, with the report attached; once, even when a worker that took the job over runs it again.

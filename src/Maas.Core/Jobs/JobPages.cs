@@ -1,13 +1,6 @@
 namespace Maas.Core.Jobs;
 
 /// <summary>
-/// Reads up to <paramref name="limit"/> jobs of one source after <paramref name="after"/> (all from the start when
-/// null), in <see cref="JobPosition"/>'s order, from the database.
-/// </summary>
-public delegate Task<IReadOnlyList<ListedJob<T>>> JobPageSource<T>(JobPosition? after, int limit)
-    where T : class;
-
-/// <summary>
 /// Pages of jobs merged from several sources (imports, and each kind of worker-run job), newest first. Each source
 /// reads only what one page needs from its table; the page goes on from a <see cref="JobPosition"/>, so jobs created
 /// between two pages never move the later pages, and jobs of the same millisecond are neither skipped nor repeated.

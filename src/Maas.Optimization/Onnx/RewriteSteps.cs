@@ -1,13 +1,6 @@
 namespace Maas.Optimization.Onnx;
 
 /// <summary>
-/// Called at each step of an ONNX rewrite's loop (<paramref name="loop"/> names the rewriter, e.g.
-/// <c>nameof(OnnxInt8Quantizer)</c>) before the step's work, with the job's token. Null in production; a test holds a
-/// rewrite inside its loop with it (registered as a service, <see cref="OptimizationJobHandler"/> takes it).
-/// </summary>
-public delegate void OptimizationRewriteStep(string loop, CancellationToken cancellationToken);
-
-/// <summary>
 /// What the ONNX rewriters call once per item of their loops (each initializer, weight or node): stops the rewrite at
 /// that item once the job's token fired, so a cancel on a large model does not wait for the whole rewrite. A check
 /// per tensor or node costs nothing beside the work on it.

@@ -16,10 +16,7 @@ public sealed partial class LineLengthTests
         var limit = CSharpLineLimit(File.ReadAllText(Path.Combine(SharedModels.RepoRoot, ".editorconfig")));
         Assert.InRange(limit, 80, 240);
 
-        var files = new[] { "src", "tests", "bench" }
-            .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(SharedModels.RepoRoot, folder), "*.cs", SearchOption.AllDirectories))
-            .Where(path => !IsBuildOutput(path))
-            .ToList();
+        var files = SourceFiles.CSharpUnder("src", "tests", "bench");
         Assert.True(files.Count > 100, $"found only {files.Count} C# files under {SharedModels.RepoRoot}");
 
         var over = new List<string>();
@@ -55,11 +52,5 @@ public sealed partial class LineLengthTests
         var match = MaxLineLength().Match(section);
         Assert.True(match.Success, ".editorconfig's [*.cs] section sets no max_line_length");
         return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static bool IsBuildOutput(string path)
-    {
-        var parts = path.Split(Path.DirectorySeparatorChar);
-        return parts.Contains("bin") || parts.Contains("obj") || parts.Contains("node_modules");
     }
 }

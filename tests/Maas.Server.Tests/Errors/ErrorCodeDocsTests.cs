@@ -32,14 +32,11 @@ public sealed partial class ErrorCodeDocsTests
     public void Every_code_the_management_api_throws_is_in_the_error_table()
     {
         var thrown = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var folder in Folders)
+        foreach (var file in SourceFiles.CSharpUnder(Folders))
         {
-            foreach (var file in Directory.EnumerateFiles(Path.Combine(SharedModels.RepoRoot, folder), "*.cs", SearchOption.AllDirectories))
+            foreach (Match match in ThrownCode().Matches(File.ReadAllText(file)))
             {
-                foreach (Match match in ThrownCode().Matches(File.ReadAllText(file)))
-                {
-                    thrown.TryAdd(match.Groups[1].Value, Path.GetRelativePath(SharedModels.RepoRoot, file));
-                }
+                thrown.TryAdd(match.Groups[1].Value, Path.GetRelativePath(SharedModels.RepoRoot, file));
             }
         }
 
