@@ -97,30 +97,7 @@ internal static class V2GenerateEndpoints
 
         // The parameters that apply, gathered into one object in OpenAI's completion shape and read by /v1's reader, so
         // that ranges, limits and messages are the same as /v1/completions'.
-        var gathered = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        foreach (var property in body.EnumerateObject())
-        {
-            if (property.Name is "text_input" or "parameters")
-            {
-                continue;
-            }
-
-            gathered[Known(property.Name, "")] = property.Value;
-        }
-
-        if (body.TryGetProperty("parameters", out var parameters) && parameters.ValueKind != JsonValueKind.Null)
-        {
-            if (parameters.ValueKind != JsonValueKind.Object)
-            {
-                throw LlmException.Invalid($"\"parameters\" must be an object, not {TensorJson.Kind(parameters)}", "parameters");
-            }
-
-            foreach (var property in parameters.EnumerateObject())
-            {
-                gathered[Known(property.Name, "parameters.")] = property.Value;
-            }
-        }
-
+        var gathered = Gather(body);
         MapTensorRtLlmWords(gathered);
         // Checked here: /v1/completions' reader takes 0 (with echo) and says so in its message, which does not apply.
         if (gathered.TryGetValue("max_tokens", out var maxTokens) && maxTokens.ValueKind != JsonValueKind.Null
@@ -158,6 +135,36 @@ internal static class V2GenerateEndpoints
             Stream = false,
             PromptParam = "text_input"
         });
+    }
+
+    // The request's parameters by their /v1 names: top-level properties first, then "parameters", which wins.
+    private static Dictionary<string, JsonElement> Gather(JsonElement body)
+    {
+        var gathered = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var property in body.EnumerateObject())
+        {
+            if (property.Name is "text_input" or "parameters")
+            {
+                continue;
+            }
+
+            gathered[Known(property.Name, "")] = property.Value;
+        }
+
+        if (body.TryGetProperty("parameters", out var parameters) && parameters.ValueKind != JsonValueKind.Null)
+        {
+            if (parameters.ValueKind != JsonValueKind.Object)
+            {
+                throw LlmException.Invalid($"\"parameters\" must be an object, not {TensorJson.Kind(parameters)}", "parameters");
+            }
+
+            foreach (var property in parameters.EnumerateObject())
+            {
+                gathered[Known(property.Name, "parameters.")] = property.Value;
+            }
+        }
+
+        return gathered;
     }
 
     // TensorRT-LLM's Triton clients send "stop_words" and "bad_words" (often empty) with every request: stop words are
