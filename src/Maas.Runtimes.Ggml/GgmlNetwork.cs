@@ -9,7 +9,7 @@ namespace Maas.Runtimes.Ggml;
 /// width] floats per example (ggml's [W, H, C, N], the same memory order as ONNX's NCHW); the graph ends at the class
 /// scores (ggml-opt's cross-entropy applies the softmax). A second graph without dropout answers forward passes.
 /// </summary>
-public sealed unsafe class GgmlNetwork : IDisposable
+public sealed class GgmlNetwork : IDisposable
 {
     private const int GraphSize = 2048;
 
@@ -119,10 +119,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             staticBuffer = SafeGgmlBufferHandle.Wrap(GgmlApi.ggml_backend_alloc_ctx_tensors(staticContext, backend.Backend), "ggml_backend_alloc_ctx_tensors");
             foreach (var gather in tensors.Select(t => t.Gather).OfType<ColumnGather>())
             {
-                fixed (int* p = gather.Index)
-                {
-                    GgmlApi.ggml_backend_tensor_set(gather.Rows, p, 0, (nuint)(gather.Index.Length * sizeof(int)));
-                }
+                GgmlTensorData.Set<int>(gather.Rows, gather.Index);
 
                 Set(gather.Zeros, new float[Elements(gather.Zeros)]);
                 if (gather.KernelZeros != IntPtr.Zero)
@@ -400,10 +397,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             return HalvesResult();
         }
 
-        double loss, accuracy, uncertainty;
-        GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
-        GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
-        return (loss, accuracy);
+        return (trainResult.Loss, trainResult.Accuracy);
     }
 
     // The weights (and AdamW's m and v, per weight tensor) as arrays for the steps of an epoch on halves.
@@ -563,25 +557,18 @@ public sealed unsafe class GgmlNetwork : IDisposable
         GgmlApi.ggml_opt_eval(opt, trainResult);
         for (var k = 0; k < gradientTensors.Length; k++)
         {
-            var gradient = halfGradients[k];
-            fixed (float* p = gradient)
-            {
-                GgmlApi.ggml_backend_tensor_get(gradientTensors[k], p, 0, (nuint)(gradient.Length * sizeof(float)));
-            }
+            GgmlTensorData.Get<float>(gradientTensors[k], halfGradients[k]);
         }
     }
 
     // The epoch's mean loss and accuracy over both halves (each half's mean loss per batch weighed by its size).
     private (double Loss, double Accuracy) HalvesResult()
     {
-        double loss = 0, accuracy = 0, uncertainty;
+        double loss = 0, accuracy = 0;
         foreach (var h in halves!)
         {
-            double halfLoss, halfAccuracy;
-            GgmlApi.ggml_opt_result_loss(h.trainResult, &halfLoss, &uncertainty);
-            GgmlApi.ggml_opt_result_accuracy(h.trainResult, &halfAccuracy, &uncertainty);
-            loss += halfLoss * h.Options.BatchSize / Options.BatchSize;
-            accuracy += halfAccuracy * h.Options.BatchSize / Options.BatchSize;
+            loss += h.trainResult.Loss * h.Options.BatchSize / Options.BatchSize;
+            accuracy += h.trainResult.Accuracy * h.Options.BatchSize / Options.BatchSize;
         }
 
         return (loss, accuracy);
@@ -619,10 +606,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 throw new GgmlException($"ggml's forward pass failed (status {status})");
             }
 
-            fixed (float* p = scores)
-            {
-                GgmlApi.ggml_backend_tensor_get(inferOutput, p, 0, (nuint)(scores.Length * sizeof(float)));
-            }
+            GgmlTensorData.Get<float>(inferOutput, scores);
 
             Array.Copy(scores, 0, result, (long)start * Classes, (long)count * Classes);
             gate?.AfterBatch(System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted), cancellationToken);
@@ -745,34 +729,19 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private static SafeGgmlContextHandle Context(long bytes) =>
         SafeGgmlContextHandle.Wrap(GgmlApi.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = IntPtr.Zero, NoAlloc = 1 }), "ggml_init");
 
-    private static void Set(IntPtr tensor, float[] values)
-    {
-        fixed (float* p = values)
-        {
-            GgmlApi.ggml_backend_tensor_set(tensor, p, 0, (nuint)(values.Length * sizeof(float)));
-        }
-    }
+    private static void Set(IntPtr tensor, float[] values) => GgmlTensorData.Set<float>(tensor, values);
 
     private static float[] Get(IntPtr tensor, long count)
     {
         var values = new float[count];
-        fixed (float* p = values)
-        {
-            GgmlApi.ggml_backend_tensor_get(tensor, p, 0, (nuint)(count * sizeof(float)));
-        }
-
+        GgmlTensorData.Get<float>(tensor, values);
         return values;
     }
 
     // ggml computed the same shape the checks did, or building went wrong: compare before anything runs.
     private static void CheckShape(IntPtr tensor, params long[] expected)
     {
-        var head = (GgmlTensorHead*)tensor;
-        var actual = new long[4];
-        for (var d = 0; d < 4; d++)
-        {
-            actual[d] = head->Ne[d];
-        }
+        var actual = GgmlTensorData.Shape(tensor);
 
         var want = expected.Concat(Enumerable.Repeat(1L, 4 - expected.Length)).ToArray();
         if (!actual.SequenceEqual(want))
@@ -880,8 +849,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 throw new GgmlException($"ggml-opt built no AdamW step for '{name}'");
             }
 
-            var head = (GgmlTensorHead*)step;
-            var (m, v) = ((IntPtr)head->Src[2], (IntPtr)head->Src[3]);
+            var (m, v) = (GgmlTensorData.Source(step, 2), GgmlTensorData.Source(step, 3));
             if (m == IntPtr.Zero || v == IntPtr.Zero || Elements(m) != count || Elements(v) != count)
             {
                 throw new GgmlException($"the AdamW step for '{name}' does not have the moments it should");
@@ -891,11 +859,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
     }
 
-    private static long Elements(IntPtr tensor)
-    {
-        var head = (GgmlTensorHead*)tensor;
-        return head->Ne[0] * head->Ne[1] * head->Ne[2] * head->Ne[3];
-    }
+    private static long Elements(IntPtr tensor) => GgmlTensorData.Elements(tensor);
 
     // AdamW divides the moments by 1 - β^k with ggml's own step count k; a resumed run is at step t > k. Scaling the
     // learning rate by (1 - β1^k)/(1 - β1^t) · √((1 - β2^t)/(1 - β2^k)) gives the update of step t (up to ε), and
@@ -1143,22 +1107,21 @@ public sealed unsafe class GgmlNetwork : IDisposable
         long outWidth = output.Dims[2], outHeight = output.Dims[1];
         if (kernelZeros != IntPtr.Zero)
         {
-            var zeros = (GgmlTensorHead*)kernelZeros;
-            kernel = GgmlApi.ggml_acc(ctx, kernelZeros, kernel, (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], (nuint)(zeros->Nb[1] + zeros->Nb[0]));
+            kernel = GgmlApi.ggml_acc(ctx, kernelZeros, kernel, GgmlTensorData.Stride(kernelZeros, 1), GgmlTensorData.Stride(kernelZeros, 2),
+                GgmlTensorData.Stride(kernelZeros, 3), GgmlTensorData.Stride(kernelZeros, 1) + GgmlTensorData.Stride(kernelZeros, 0));
             padding++;
         }
 
         // im2col reads only the kernel's shape (its backward pass ignores it): the static zeros when enlarged.
         var columns = GgmlApi.ggml_im2col(ctx, kernelZeros != IntPtr.Zero ? kernelZeros : kernel, x, stride, stride, padding, padding, 1, 1, true, GgmlType.F32);
-        var head = (GgmlTensorHead*)columns;
-        long rows = head->Ne[0], width = head->Ne[1], height = head->Ne[2];
+        long rows = GgmlTensorData.Size(columns, 0), width = GgmlTensorData.Size(columns, 1), height = GgmlTensorData.Size(columns, 2);
         var flatKernel = GgmlApi.ggml_reshape_2d(ctx, kernel, rows, filters);
         var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, rows, width * height * batch), flatKernel);
         var shaped = GgmlApi.ggml_reshape_4d(ctx, product, width, height, batch, filters);
         if (width != outWidth || height != outHeight)
         {
-            var s = (GgmlTensorHead*)shaped;
-            shaped = GgmlApi.ggml_view_4d(ctx, shaped, outWidth, outHeight, batch, filters, (nuint)s->Nb[1], (nuint)s->Nb[2], (nuint)s->Nb[3], 0);
+            shaped = GgmlApi.ggml_view_4d(ctx, shaped, outWidth, outHeight, batch, filters, GgmlTensorData.Stride(shaped, 1), GgmlTensorData.Stride(shaped, 2),
+                GgmlTensorData.Stride(shaped, 3), 0);
         }
 
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
@@ -1179,9 +1142,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
         var k = (long)gather.Kernel;
         var pixels = width * height * batch;
         var channelLast = GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, x, width, height, channels, batch), 1, 2, 0, 3));
-        var zeros = (GgmlTensorHead*)gather.Zeros;
-        var padded = GgmlApi.ggml_acc(ctx, gather.Zeros, GgmlApi.ggml_reshape_2d(ctx, channelLast, channels * pixels, 1), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2],
-            (nuint)zeros->Nb[3], 0);
+        var padded = GgmlApi.ggml_acc(ctx, gather.Zeros, GgmlApi.ggml_reshape_2d(ctx, channelLast, channels * pixels, 1), GgmlTensorData.Stride(gather.Zeros, 1),
+            GgmlTensorData.Stride(gather.Zeros, 2), GgmlTensorData.Stride(gather.Zeros, 3), 0);
         var columns = GgmlApi.ggml_get_rows(ctx, GgmlApi.ggml_reshape_2d(ctx, padded, channels, pixels + 1), gather.Rows);
         var positions = (long)output.Dims[2] * output.Dims[1] * batch;
         var flatKernel = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, kernel, k, k, channels, filters), 1, 2, 0, 3)),
@@ -1191,8 +1153,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
         {
             // The columns end in zero rows (the padding pixel) up to the tiled GEMM's multiple: the kernel is copied into
             // as many zeros per filter, and ggml_acc's backward pass hands the kernel its slice of the gradient.
-            var kernelZeros = (GgmlTensorHead*)gather.KernelZeros;
-            flatKernel = GgmlApi.ggml_acc(ctx, gather.KernelZeros, flatKernel, (nuint)kernelZeros->Nb[1], (nuint)kernelZeros->Nb[2], (nuint)kernelZeros->Nb[3], 0);
+            flatKernel = GgmlApi.ggml_acc(ctx, gather.KernelZeros, flatKernel, GgmlTensorData.Stride(gather.KernelZeros, 1), GgmlTensorData.Stride(gather.KernelZeros, 2),
+                GgmlTensorData.Stride(gather.KernelZeros, 3), 0);
         }
 
         if (gather.Quadrants)

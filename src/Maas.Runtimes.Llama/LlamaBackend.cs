@@ -26,12 +26,12 @@ public static class LlamaBackend
     }
 
     /// <summary>llama.cpp's build and CPU feature summary (llama_print_system_info).</summary>
-    public static unsafe string SystemInfo
+    public static string SystemInfo
     {
         get
         {
             EnsureInitialized();
-            return NativeApi.Utf8(NativeApi.llama_print_system_info()) ?? string.Empty;
+            return NativeApi.SystemInfo();
         }
     }
 

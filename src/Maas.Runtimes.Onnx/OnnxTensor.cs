@@ -106,7 +106,7 @@ public sealed class OnnxTensor : IDisposable
         try
         {
             var dims = shape.ToArray();
-            return new OnnxTensor(CreateOver(pin, dims, elementType, needed), elementType, dims, count, pin);
+            return new OnnxTensor(Native.PinnedOrtValue.CreateOver(pin, dims, elementType, needed), elementType, dims, count, pin);
         }
         catch
         {
@@ -268,11 +268,6 @@ public sealed class OnnxTensor : IDisposable
             bool => OnnxElementType.Bool,
             _ => throw new NotSupportedException($"{typeof(T).Name} is not an ONNX tensor element type"),
         };
-
-    private static unsafe OrtValue CreateOver(MemoryHandle pin, long[] dims, OnnxElementType elementType, long byteLength)
-    {
-        return OnnxErrors.Call(() => OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, (TensorElementType)elementType, dims, (IntPtr)pin.Pointer, byteLength));
-    }
 
     private static long CountOf(ReadOnlySpan<long> shape)
     {

@@ -23,6 +23,28 @@ internal sealed class SafeGgmlOptResultHandle : SafeHandleZeroOrMinusOneIsInvali
         return handle;
     }
 
+    /// <summary>The mean loss per batch of what was evaluated into this result.</summary>
+    public unsafe double Loss
+    {
+        get
+        {
+            double loss, uncertainty;
+            GgmlApi.ggml_opt_result_loss(this, &loss, &uncertainty);
+            return loss;
+        }
+    }
+
+    /// <summary>The share of rows whose prediction was the label, of what was evaluated into this result.</summary>
+    public unsafe double Accuracy
+    {
+        get
+        {
+            double accuracy, uncertainty;
+            GgmlApi.ggml_opt_result_accuracy(this, &accuracy, &uncertainty);
+            return accuracy;
+        }
+    }
+
     protected override bool ReleaseHandle()
     {
         GgmlApi.ggml_opt_result_free(handle);

@@ -63,6 +63,9 @@ internal static unsafe partial class NativeApi
     [LibraryImport(LlamaLibrary.Ggml)]
     internal static partial void ggml_backend_dev_memory(IntPtr device, out nuint free, out nuint total);
 
+    /// <summary>llama.cpp's build and CPU feature summary.</summary>
+    internal static string SystemInfo() => Utf8(llama_print_system_info()) ?? string.Empty;
+
     /// <summary>A UTF-8 C string owned by the library as a .NET string (null stays null).</summary>
     internal static string? Utf8(byte* text) => text == null ? null : Marshal.PtrToStringUTF8((IntPtr)text);
 
