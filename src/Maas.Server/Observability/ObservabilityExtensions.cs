@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Maas.Core.Observability;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -60,6 +61,12 @@ public static class ObservabilityExtensions
         }
 
         var otlp = builder.Configuration.GetSection(OtlpOptions.Section).Get<OtlpOptions>() ?? new OtlpOptions();
+        // Export is set up while the host is built, before options are validated: its settings are checked here.
+        if (otlp.Validate() is { Count: > 0 } problems)
+        {
+            throw new OptionsValidationException(OtlpOptions.Section, typeof(OtlpOptions), problems);
+        }
+
         if (!string.IsNullOrWhiteSpace(otlp.Endpoint))
         {
             AddOtlpExport(builder, otlp, switches);
@@ -70,17 +77,8 @@ public static class ObservabilityExtensions
 
     private static void AddOtlpExport(WebApplicationBuilder builder, OtlpOptions otlp, ObservabilityOptions switches)
     {
-        if (!Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint))
-        {
-            throw new InvalidOperationException($"Maas:Otlp:Endpoint '{otlp.Endpoint}' is not an absolute URL");
-        }
-
-        var protocol = otlp.Protocol switch
-        {
-            "grpc" => OtlpExportProtocol.Grpc,
-            "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
-            _ => throw new InvalidOperationException($"Maas:Otlp:Protocol '{otlp.Protocol}' must be 'grpc' or 'http/protobuf'"),
-        };
+        var endpoint = new Uri(otlp.Endpoint!, UriKind.Absolute); // checked by OtlpOptions.Validate
+        var protocol = otlp.Protocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
         var resource = ResourceBuilder.CreateDefault().AddService(otlp.ServiceName);
         void Configure(OtlpExporterOptions o)
         {

@@ -38,6 +38,23 @@ public sealed class StartupConfigurationTests
         Assert.DoesNotContain("   at ", error + output, StringComparison.Ordinal); // no stack trace
     }
 
+    // OTLP export is set up while the host is built: its settings are checked then, with the same one-line refusal.
+    [Theory]
+    [InlineData("Maas:Otlp:Endpoint", "collector:4317", "Maas:Otlp:Endpoint must be an absolute http:// or https:// URL of a collector, not 'collector:4317'")]
+    [InlineData("Maas:Otlp:Protocol", "thrift", "Maas:Otlp:Protocol must be grpc or http/protobuf, not 'thrift'")]
+    [InlineData("Maas:Otlp:MetricIntervalSeconds", "-1", "Maas:Otlp:MetricIntervalSeconds must be between 0.1 and 86400 seconds, not -1")]
+    public async Task A_bad_otlp_setting_ends_the_start_with_one_line(string key, string value, string expected)
+    {
+        var endpoint = key == "Maas:Otlp:Endpoint" ? value : "http://127.0.0.1:4317";
+        var (exitCode, output, error) = await StartAsync("--urls", "http://127.0.0.1:0", $"--Maas:Otlp:Endpoint={endpoint}", $"--{key}={value}");
+
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, exitCode);
+        Assert.Contains($"maas: configuration: {expected}", lines);
+        Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
+        Assert.DoesNotContain("   at ", error + output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_address_in_use_ends_the_start_with_one_line_naming_urls_not_an_unhandled_exception()
     {
