@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Maas.Runtimes.Ggml.Native;
+using Maas.Testing;
 
 namespace Maas.Runtimes.Ggml.Tests.Native;
 
@@ -15,7 +15,7 @@ public sealed class StructLayoutTests
     public void Init_params_match_ggml_h()
     {
         // mem_size 0, mem_buffer 8, no_alloc 16, size 17 rounded up to 8 = 24.
-        AssertLayout<GgmlInitParams>(24, new()
+        NativeLayout.AssertMatches<GgmlInitParams>(24, new()
         {
             [nameof(GgmlInitParams.MemSize)] = 0,
             [nameof(GgmlInitParams.MemBuffer)] = 8,
@@ -27,7 +27,7 @@ public sealed class StructLayoutTests
     public void Optimizer_params_match_ggml_opt_h()
     {
         // adamw {alpha, beta1, beta2, eps, wd} 0..16, sgd {alpha, wd} 20, 24; seven floats = 28.
-        AssertLayout<GgmlOptOptimizerParams>(28, new()
+        NativeLayout.AssertMatches<GgmlOptOptimizerParams>(28, new()
         {
             [nameof(GgmlOptOptimizerParams.AdamwAlpha)] = 0,
             [nameof(GgmlOptOptimizerParams.AdamwBeta1)] = 4,
@@ -44,7 +44,7 @@ public sealed class StructLayoutTests
     {
         // backend_sched 0, ctx_compute 8, inputs 16, outputs 24, loss_type 32, build_type 36, opt_period 40,
         // (4 padding) get_opt_pars 48, get_opt_pars_ud 56, optimizer 64, size 68 rounded up to 8 = 72.
-        AssertLayout<GgmlOptParams>(72, new()
+        NativeLayout.AssertMatches<GgmlOptParams>(72, new()
         {
             [nameof(GgmlOptParams.BackendSched)] = 0,
             [nameof(GgmlOptParams.CtxCompute)] = 8,
@@ -95,18 +95,5 @@ public sealed class StructLayoutTests
         Assert.Equal(1, parameters.OptPeriod);
         Assert.Equal(GgmlOptimizerType.AdamW, parameters.Optimizer);
         Assert.Equal(GgmlLibrary.Export(GgmlLibrary.GgmlBase, "ggml_opt_get_default_optimizer_params"), parameters.GetOptPars);
-    }
-
-    private static void AssertLayout<T>(int size, Dictionary<string, int> offsets)
-        where T : struct
-    {
-        Assert.Equal(size, Marshal.SizeOf<T>());
-        Assert.Equal(size, Unsafe.SizeOf<T>());
-        var fields = typeof(T).GetFields().Select(f => f.Name).ToList();
-        Assert.Equal(fields, offsets.Keys); // every field is checked, in declaration order
-        foreach (var (field, offset) in offsets)
-        {
-            Assert.True(offset == (int)Marshal.OffsetOf<T>(field), $"{typeof(T).Name}.{field}: expected offset {offset}, got {Marshal.OffsetOf<T>(field)}");
-        }
     }
 }

@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Maas.Runtimes.Llama.Native;
+using Maas.Testing;
 
 namespace Maas.Runtimes.Llama.Tests.Native;
 
@@ -17,7 +16,7 @@ public sealed class StructLayoutTests
         // devices 0, tensor_buft_overrides 8, n_gpu_layers 16, split_mode 20, load_mode 24, lazy_mode 28, main_gpu 32,
         // (4 padding) tensor_split 40, progress_callback 48, progress_callback_user_data 56, kv_overrides 64,
         // six bools 72..77, size 78 rounded up to 8 = 80.
-        AssertLayout<LlamaModelParams>(80, new()
+        NativeLayout.AssertMatches<LlamaModelParams>(80, new()
         {
             [nameof(LlamaModelParams.Devices)] = 0,
             [nameof(LlamaModelParams.TensorBuftOverrides)] = 8,
@@ -45,7 +44,7 @@ public sealed class StructLayoutTests
         // Nine 4-byte counters 0..32, five enums 36..52, seven floats + yarn_orig_ctx 56..84 (defrag_thold at 84),
         // cb_eval 88, cb_eval_user_data 96, type_k 104, type_v 108, abort_callback 112, abort_callback_data 120,
         // six bools 128..133, (2 padding) samplers 136, n_samplers 144, ctx_other 152, size 160.
-        AssertLayout<LlamaContextParams>(160, new()
+        NativeLayout.AssertMatches<LlamaContextParams>(160, new()
         {
             [nameof(LlamaContextParams.NCtx)] = 0,
             [nameof(LlamaContextParams.NBatch)] = 4,
@@ -91,7 +90,7 @@ public sealed class StructLayoutTests
     public void Batch_matches_llama_h()
     {
         // n_tokens 0, (4 padding) then six pointers at 8, 16, 24, 32, 40, 48: size 56.
-        AssertLayout<LlamaNativeBatch>(56, new()
+        NativeLayout.AssertMatches<LlamaNativeBatch>(56, new()
         {
             [nameof(LlamaNativeBatch.NTokens)] = 0,
             [nameof(LlamaNativeBatch.Token)] = 8,
@@ -108,7 +107,7 @@ public sealed class StructLayoutTests
     {
         // nthread 0, ftype 4, output_tensor_type 8, token_embedding_type 12, six bools 16..21, (2 padding)
         // imatrix 24, kv_overrides 32, tt_overrides 40, prune_layers 48, max_buf_size 56: size 64.
-        AssertLayout<LlamaModelQuantizeParams>(64, new()
+        NativeLayout.AssertMatches<LlamaModelQuantizeParams>(64, new()
         {
             [nameof(LlamaModelQuantizeParams.NThread)] = 0,
             [nameof(LlamaModelQuantizeParams.Ftype)] = 4,
@@ -132,17 +131,17 @@ public sealed class StructLayoutTests
     public void Small_structs_match_llama_h()
     {
         // llama_sampler_chain_params { bool no_perf; }: 1 byte.
-        AssertLayout<LlamaSamplerChainParams>(1, new() { [nameof(LlamaSamplerChainParams.NoPerf)] = 0 });
+        NativeLayout.AssertMatches<LlamaSamplerChainParams>(1, new() { [nameof(LlamaSamplerChainParams.NoPerf)] = 0 });
 
         // llama_chat_message { const char * role; const char * content; }: 16.
-        AssertLayout<LlamaNativeChatMessage>(16, new()
+        NativeLayout.AssertMatches<LlamaNativeChatMessage>(16, new()
         {
             [nameof(LlamaNativeChatMessage.Role)] = 0,
             [nameof(LlamaNativeChatMessage.Content)] = 8,
         });
 
         // llama_token_data { int32 id; float logit; float p; }: 12.
-        AssertLayout<LlamaTokenData>(12, new()
+        NativeLayout.AssertMatches<LlamaTokenData>(12, new()
         {
             [nameof(LlamaTokenData.Id)] = 0,
             [nameof(LlamaTokenData.Logit)] = 4,
@@ -150,7 +149,7 @@ public sealed class StructLayoutTests
         });
 
         // llama_token_data_array { data* 0; size_t size 8; int64 selected 16; bool sorted 24 }: 25 rounded to 32.
-        AssertLayout<LlamaTokenDataArray>(32, new()
+        NativeLayout.AssertMatches<LlamaTokenDataArray>(32, new()
         {
             [nameof(LlamaTokenDataArray.Data)] = 0,
             [nameof(LlamaTokenDataArray.Size)] = 8,
@@ -159,14 +158,14 @@ public sealed class StructLayoutTests
         });
 
         // llama_logit_bias { int32 token; float bias; }: 8.
-        AssertLayout<LlamaLogitBias>(8, new()
+        NativeLayout.AssertMatches<LlamaLogitBias>(8, new()
         {
             [nameof(LlamaLogitBias.Token)] = 0,
             [nameof(LlamaLogitBias.Bias)] = 4,
         });
 
         // llama_perf_context_data: four doubles 0..24, three int32 32, 36, 40: 44 rounded to 48.
-        AssertLayout<LlamaPerfContextData>(48, new()
+        NativeLayout.AssertMatches<LlamaPerfContextData>(48, new()
         {
             [nameof(LlamaPerfContextData.TStartMs)] = 0,
             [nameof(LlamaPerfContextData.TLoadMs)] = 8,
@@ -183,7 +182,7 @@ public sealed class StructLayoutTests
     {
         // bool cpumask[GGML_MAX_N_THREADS = 512] 0, n_threads 512, prio 516, poll 520, strict_cpu 524, paused 525,
         // size 526 rounded up to 4 = 528.
-        AssertLayout<GgmlThreadpoolParams>(528, new()
+        NativeLayout.AssertMatches<GgmlThreadpoolParams>(528, new()
         {
             [nameof(GgmlThreadpoolParams.CpuMask)] = 0,
             [nameof(GgmlThreadpoolParams.NThreads)] = 512,
@@ -235,18 +234,5 @@ public sealed class StructLayoutTests
         Assert.Equal(LlamaFileType.MostlyQ8_0, quantize.Ftype);
         Assert.Equal(43u, quantize.OutputTensorType); // GGML_TYPE_COUNT: "no override"
         Assert.Equal(1, quantize.QuantizeOutputTensor);
-    }
-
-    private static void AssertLayout<T>(int size, Dictionary<string, int> offsets)
-        where T : struct
-    {
-        Assert.Equal(size, Marshal.SizeOf<T>());
-        Assert.Equal(size, Unsafe.SizeOf<T>());
-        var fields = typeof(T).GetFields().Select(f => f.Name).ToList();
-        Assert.Equal(fields, offsets.Keys); // every field is checked, in declaration order
-        foreach (var (field, offset) in offsets)
-        {
-            Assert.True(offset == (int)Marshal.OffsetOf<T>(field), $"{typeof(T).Name}.{field}: expected offset {offset}, got {Marshal.OffsetOf<T>(field)}");
-        }
     }
 }
