@@ -118,20 +118,7 @@ public sealed class DataParallelTrainingTests
         var x = TinyImages.Floats(images);
         var rows = Enumerable.Range(0, 100).ToArray();
         GgmlNetwork Create() => GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, LearningRate = 0.003, Seed = 11, Threads = 2 });
-        double[] uninterrupted;
-        using (var network = Create())
-        {
-            uninterrupted = Enumerable.Range(0, 4).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
-        }
-
-        GgmlWeights weights;
-        GgmlOptimizerState state;
-        using (var first = Create())
-        {
-            first.TrainEpoch(x, labels, rows, CancellationToken.None);
-            first.TrainEpoch(x, labels, rows, CancellationToken.None);
-            (weights, state) = (first.Weights(), first.OptimizerState());
-        }
+        var (uninterrupted, weights, state) = CheckpointRuns.Run(Create, x, labels, rows, epochs: 4);
 
         Assert.Equal(20, state.Steps);
         Assert.Contains(state.Moments[1], v => v > 0);

@@ -250,21 +250,8 @@ public sealed class GgmlNetworkTests
         var options = new GgmlTrainingOptions { BatchSize = 16, LearningRate = 0.003, WeightDecay = 0.01, Seed = 11, Threads = 1 };
         GgmlNetwork Create() => GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
 
-        double[] uninterrupted;
-        using (var network = Create())
-        {
-            uninterrupted = Enumerable.Range(0, 5).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
-        }
-
         // Two epochs, then everything a checkpoint keeps; a new network (a new ggml-opt context) goes on from it.
-        GgmlWeights weights;
-        GgmlOptimizerState state;
-        using (var first = Create())
-        {
-            first.TrainEpoch(x, labels, rows, CancellationToken.None);
-            first.TrainEpoch(x, labels, rows, CancellationToken.None);
-            (weights, state) = (first.Weights(), first.OptimizerState());
-        }
+        var (uninterrupted, weights, state) = CheckpointRuns.Run(Create, x, labels, rows, epochs: 5);
 
         Assert.Equal(2, state.Epochs);
         Assert.Equal(20, state.Steps);
