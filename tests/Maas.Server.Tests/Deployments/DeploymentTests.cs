@@ -515,16 +515,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(2, (int)created["canary"]!);
         Assert.Equal(50, (int)created["traffic"]!.AsArray().Single(t => (int)t!["version"]! == 2)!["percent"]!);
 
-        JsonNode? deployment = null;
-        await WaitUntilAsync(
-            async () =>
-            {
-                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
-                deployment = await GetAsync(client, model);
-                return (string?)deployment["state"] == "rolled-back";
-            },
-            "the bad canary is rolled back");
-        Assert.Equal("""[{"version":1,"percent":100}]""", deployment!["traffic"]!.ToJsonString());
+        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "rolled-back", "the bad canary is rolled back");
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
         Assert.Contains("max_abs_error", (string?)deployment["reason"]);
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
         Assert.All(answers, a => Assert.Equal("1", a.Header));
@@ -543,15 +535,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         // Version 3 answers exactly like version 1: each step passes after its (zero) dwell and the last promotes it.
         await (await client.PutAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 3, "percent": 10}], "plan": {"steps":""" +
             """ [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_abs_error": 0.001, "max_error_rate": 0.01} }"""))).JsonAsync(HttpStatusCode.OK);
-        await WaitUntilAsync(
-            async () =>
-            {
-                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
-                deployment = await GetAsync(client, model);
-                return (string?)deployment["state"] == "promoted";
-            },
-            "the matching canary is promoted");
-        Assert.Equal(3, (int)deployment!["stable"]!);
+        deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "promoted", "the matching canary is promoted");
+        Assert.Equal(3, (int)deployment["stable"]!);
         var text = await client.GetStringAsync("metrics");
         Assert.Equal(1, Placement.Sum(text, "maas_deployment_rollbacks_total", $"model=\"{model}\"", "version=\"2\""));
         Assert.Equal(1, Placement.Sum(text, "maas_deployment_rollbacks_total", $"model=\"{model}\""));
@@ -596,16 +581,8 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100],""" +
             $$""" "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }""");
-        JsonNode? deployment = null;
-        await WaitUntilAsync(
-            async () =>
-            {
-                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
-                deployment = await GetAsync(client, model);
-                return (string?)deployment["state"] == "rolled-back";
-            },
-            "the failing canary is rolled back");
-        Assert.Contains("error rate", (string?)deployment!["reason"]);
+        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "rolled-back", "the failing canary is rolled back");
+        Assert.Contains("error rate", (string?)deployment["reason"]);
         var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
         Assert.Equal(["rollback", "create"], history.Select(h => (string?)h!["action"]));
         Assert.Equal(((string?)deployment["reason"], "system"), ((string?)history[0]!["reason"], (string?)history[0]!["actor"]));
