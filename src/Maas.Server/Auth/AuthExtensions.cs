@@ -23,6 +23,7 @@ public static class AuthExtensions
                 o => o.TrustedProxies.All(p => TrustedProxyNetwork(p) is not null),
                 $"{AuthOptions.Section}:TrustedProxies must hold IP addresses or CIDR networks (such as 10.0.0.5 or 10.0.0.0/8)")
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuthOptions>, AdminKeyOptionsValidator>();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UsageOptions>().Bind(configuration.GetSection(UsageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 

@@ -83,13 +83,8 @@ internal sealed class TenancyStartup(
 
     private async Task BootstrapAsync(CancellationToken cancellationToken)
     {
+        // Well-formed: checked with the options at start-up (AdminKeyOptionsValidator).
         var configured = options.Value.AdminKey is { Length: > 0 } k ? k.Trim() : null;
-        if (configured is not null && !ApiKeySecrets.IsWellFormed(configured))
-        {
-            throw new InvalidOperationException(
-                $"MAAS_ADMIN_KEY ({AuthOptions.Section}:AdminKey) must be {ApiKeySecrets.MinLength} to {ApiKeySecrets.MaxLength} characters of A-Z a-z 0-9 - _ . " +
-                $"(its value is not shown)");
-        }
 
         if (await store.ClaimBootstrapAsync(cancellationToken))
         {

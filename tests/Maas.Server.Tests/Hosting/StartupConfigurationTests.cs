@@ -27,6 +27,7 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Instances:HeartbeatMs", "10", "Maas:Instances:HeartbeatMs must be between 50 and 3600000, not 10")]
     [InlineData("Maas:Instances:LapseMs", "15000", "Maas:Instances:LapseMs must be at least twice Maas:Instances:HeartbeatMs (10000), not 15000")]
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
+    [InlineData("Maas:Auth:AdminKeyFile", "/", "Maas:Auth:AdminKeyFile '/' cannot be written: it is a folder")]
     public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
     {
         var (exitCode, output, error) = await StartAsync("--urls", "http://127.0.0.1:0", $"--{key}={value}");
@@ -36,6 +37,19 @@ public sealed class StartupConfigurationTests
         Assert.Contains(lines, l => l.StartsWith("maas: configuration: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
         Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
         Assert.DoesNotContain("   at ", error + output, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public async Task A_malformed_admin_key_ends_the_start_with_one_line_that_does_not_show_it()
+    {
+        const string secret = "too-short-to-be-a-key";
+        var (exitCode, output, error) = await StartAsync("--urls", "http://127.0.0.1:0", $"--Maas:Auth:AdminKey={secret}");
+
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("maas: configuration: MAAS_ADMIN_KEY (Maas:Auth:AdminKey) must be 24 to 256 characters of A-Z a-z 0-9 - _ . (its value is not shown)", lines);
+        Assert.DoesNotContain(secret, error + output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error + output, StringComparison.Ordinal);
     }
 
     // OTLP export is set up while the host is built: its settings are checked then, with the same one-line refusal.
