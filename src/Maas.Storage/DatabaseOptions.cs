@@ -27,7 +27,28 @@ public sealed class DatabaseOptions
         {
             errors.Add($"{Section}:ConnectionString is required when {Section}:Provider is 'postgres'");
         }
+        else if (!string.IsNullOrWhiteSpace(ConnectionString) && ConnectionStringProblem() is { } problem)
+        {
+            // The value may hold a password: only the parser's reason is shown.
+            errors.Add($"{Section}:ConnectionString is not a {Provider.ToLowerInvariant()} connection string: {problem} (its value is not shown)");
+        }
 
         return errors;
+    }
+
+    // Why the provider's own parser refuses the connection string, or null when it reads it.
+    private string? ConnectionStringProblem()
+    {
+        try
+        {
+            _ = string.Equals(Provider, "postgres", StringComparison.OrdinalIgnoreCase)
+                ? new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString).ConnectionString
+                : new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(ConnectionString).ConnectionString;
+            return null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            return ex.Message;
+        }
     }
 }

@@ -36,10 +36,11 @@ public static class ObservabilityExtensions
             builder.Services.AddSingleton(sp =>
             {
                 var factory = sp.GetRequiredService<IMeterFactory>();
+                var limits = sp.GetRequiredService<IOptions<ObservabilityOptions>>().Value; // validated: ranges are one configuration line each
                 return new PrometheusExporter(
                     m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)),
-                    switches.MaxSeriesPerMetric,
-                    TimeSpan.FromMinutes(switches.SeriesIdleMinutes),
+                    limits.MaxSeriesPerMetric,
+                    TimeSpan.FromMinutes(limits.SeriesIdleMinutes),
                     sp.GetService<TimeProvider>());
             });
             builder.Services.AddSingleton<RequestMetrics>();

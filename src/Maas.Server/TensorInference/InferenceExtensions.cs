@@ -22,6 +22,7 @@ public static class InferenceExtensions
         services.AddOptions<InferenceOptions>()
             .Bind(builder.Configuration.GetSection(InferenceOptions.Section))
             .ValidateDataAnnotations()
+            .Validate(o => o.GrpcUrlIsValid(), InferenceOptions.GrpcUrlProblem)
             .ValidateOnStart();
         // Refused uploads stay in the socket: the listener reads only a little ahead of the handlers (plain and TLS).
         services.AddOptions<SocketTransportOptions>()

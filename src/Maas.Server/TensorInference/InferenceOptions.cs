@@ -83,6 +83,14 @@ public sealed class InferenceOptions : IValidatableObject
     /// <summary>The default gRPC address.</summary>
     public const string DefaultGrpcUrl = "http://127.0.0.1:8081";
 
+    /// <summary>What start-up says of a <see cref="GrpcUrl"/> that is neither empty nor an http:// or https:// address.</summary>
+    public const string GrpcUrlProblem = $"{Section}:{nameof(GrpcUrl)} must be empty (gRPC off) or an http:// or https:// address such as {DefaultGrpcUrl}";
+
+    /// <summary>Whether <see cref="GrpcUrl"/> is empty (off) or an absolute http:// or https:// address.</summary>
+    public bool GrpcUrlIsValid() =>
+        string.IsNullOrWhiteSpace(GrpcUrl)
+        || (Uri.TryCreate(GrpcUrl, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps));
+
     /// <summary>The certificate for an https:// GrpcUrl: a PFX file, or a PEM certificate with <see cref="GrpcCertificateKeyPath"/>.</summary>
     public string? GrpcCertificatePath { get; set; }
 
