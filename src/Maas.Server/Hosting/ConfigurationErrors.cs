@@ -12,7 +12,15 @@ public static class ConfigurationErrors
     public const int ExitCode = 2;
 
     /// <summary>Binds and validates every option checked at start-up; throws what <see cref="Describe"/> reads.</summary>
-    public static void Validate(IServiceProvider services) => services.GetService<IStartupValidator>()?.Validate();
+    public static void Validate(IServiceProvider services)
+    {
+        if (services.GetService<IConfiguration>() is { } configuration && ListSettingsCheck.Problems(configuration) is { Count: > 0 } lists)
+        {
+            throw new OptionsValidationException(MaasOptions.Section, typeof(IConfiguration), lists);
+        }
+
+        services.GetService<IStartupValidator>()?.Validate();
+    }
 
     /// <summary>
     /// The configuration problems an exception reports, one line each naming its key; null when it is about
