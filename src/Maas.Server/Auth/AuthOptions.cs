@@ -27,11 +27,11 @@ public sealed class AuthOptions
     public bool AnonymousMetrics { get; set; }
 
     /// <summary>How long a looked-up key is reused before it is read again; 0 reads the database on every request.</summary>
-    [Range(0, 86_400)]
+    [Range(0.0, 86_400.0)]
     public double KeyCacheSeconds { get; set; } = 60;
 
     /// <summary>How long an unknown key is remembered as unknown (spares the database repeated misses).</summary>
-    [Range(0, 3_600)]
+    [Range(0.0, 3_600.0)]
     public double UnknownKeyCacheSeconds { get; set; } = 10;
 
     /// <summary>How long a model's owner and visibility are reused for tenant checks, in ms (changes on this node apply at once).</summary>
@@ -47,7 +47,7 @@ public sealed class AuthOptions
     public int FailedAttemptsPerWindow { get; set; } = 30;
 
     /// <summary>The window of <see cref="FailedAttemptsPerWindow"/>, in seconds.</summary>
-    [Range(1, 86_400)]
+    [Range(1.0, 86_400.0)]
     public double FailedAttemptWindowSeconds { get; set; } = 60;
 
     /// <summary>Failed authentications with one key prefix (the first 12 characters of the presented key), from any address, per window.</summary>
@@ -55,7 +55,7 @@ public sealed class AuthOptions
     public int FailedAttemptsPerKeyPrefix { get; set; } = 10;
 
     /// <summary>How long a key prefix that authenticated stays usable from an address blocked for failed attempts, in hours.</summary>
-    [Range(0, 8_760)]
+    [Range(0.0, 8_760.0)]
     public double KnownKeyPrefixHours { get; set; } = 24;
 
     /// <summary>How often the keys of open calls (streams, uploads, generations) are checked; a revoked key's calls end within this, in ms.</summary>

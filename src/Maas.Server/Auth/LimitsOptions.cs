@@ -13,13 +13,13 @@ public sealed class LimitsOptions
     public double WindowSeconds { get; set; } = 60;
 
     /// <summary>How often budgets are re-read from the database to include other nodes' usage, in seconds; 0 turns it off.</summary>
-    [Range(0, 86_400)]
+    [Range(0.0, 86_400.0)]
     public double BudgetSyncSeconds { get; set; } = 30;
 
     /// <summary>
     /// How long a key's or tenant's limit counters stay in memory unused before they are dropped (revoked, deleted and
     /// expired keys, deleted tenants, keys not used lately), in seconds; at least twice Maas:Auth:KeyCacheSeconds.
     /// </summary>
-    [Range(60, 31_536_000)]
+    [Range(60.0, 31_536_000.0)]
     public double IdleCounterSeconds { get; set; } = 900;
 }

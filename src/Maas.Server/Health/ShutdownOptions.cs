@@ -9,10 +9,10 @@ public sealed class ShutdownOptions
     public const string Section = "Maas:Shutdown";
 
     /// <summary>Seconds between readiness turning false and the listener closing, so load balancers stop sending.</summary>
-    [Range(0, 300)]
+    [Range(0.0, 300.0)]
     public double DrainSeconds { get; set; } = 2;
 
     /// <summary>Seconds in-flight requests get to complete after the listener closes.</summary>
-    [Range(1, 3600)]
+    [Range(1.0, 3600.0)]
     public double TimeoutSeconds { get; set; } = 30;
 }

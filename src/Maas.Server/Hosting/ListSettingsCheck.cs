@@ -19,22 +19,9 @@ internal static class ListSettingsCheck
                 "not one value")
             .ToList();
 
-    // The keys of collection-valued properties of every options class (a public constant Section under "Maas").
-    private static IReadOnlyList<string> FindListKeys()
-    {
-        var server = typeof(ListSettingsCheck).Assembly;
-        return server.GetReferencedAssemblies()
-            .Where(name => name.Name!.StartsWith("Maas.", StringComparison.Ordinal))
-            .Select(Assembly.Load)
-            .Append(server)
-            .Distinct()
-            .SelectMany(assembly => assembly.GetTypes())
-            .Select(type => (Type: type, Section: type.GetField("Section", BindingFlags.Public | BindingFlags.Static)?.GetRawConstantValue() as string))
-            .Where(t => t.Section?.StartsWith("Maas", StringComparison.Ordinal) == true)
-            .SelectMany(t => Lists(t.Section!, t.Type, depth: 0))
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
-    }
+    // The keys of collection-valued properties of every options class.
+    private static IReadOnlyList<string> FindListKeys() =>
+        OptionsTypes.All.SelectMany(t => Lists(t.Section, t.Type, depth: 0)).Distinct(StringComparer.Ordinal).ToList();
 
     private static IEnumerable<string> Lists(string prefix, Type type, int depth)
     {

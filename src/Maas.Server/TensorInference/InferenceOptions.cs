@@ -63,7 +63,7 @@ public sealed class InferenceOptions : IValidatableObject
     /// ignore Retry-After and reconnect at once after every refusal. Connections from Maas:Auth:TrustedProxies are
     /// never limited (they carry many clients); clients behind one NAT address share the rate.
     /// </summary>
-    [Range(0, 1_000_000, ErrorMessage = "Maas:Inference:HttpConnectionsPerSecondPerAddress must be between 0 (off) and 1000000")]
+    [Range(0.0, 1_000_000.0, ErrorMessage = "Maas:Inference:HttpConnectionsPerSecondPerAddress must be between 0 (off) and 1000000")]
     public double HttpConnectionsPerSecondPerAddress { get; set; }
 
     /// <summary>How many connections one address may open at once after a quiet spell, over <see cref="HttpConnectionsPerSecondPerAddress"/>.</summary>
@@ -135,7 +135,7 @@ public sealed class InferenceOptions : IValidatableObject
     public int MaxBatchSize { get; set; } = 32;
 
     /// <summary>How long the oldest queued request waits for a batch to fill, in milliseconds.</summary>
-    [Range(0, 10_000)]
+    [Range(0.0, 10_000.0)]
     public double MaxQueueDelayMs { get; set; }
 
     /// <summary>Requests that may wait per model version before callers get 429 / RESOURCE_EXHAUSTED.</summary>

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Reflection;
+using Maas.Server.Hosting;
 using Maas.Testing;
 
 namespace Maas.Server.Tests.Hosting;
@@ -12,7 +13,7 @@ public sealed class ConfigurationDocsTests
     public void Every_bound_option_is_in_docs_configuration_md()
     {
         var docs = File.ReadAllText(Path.Combine(SharedModels.RepoRoot, "docs", "configuration.md"));
-        var sections = OptionsClasses().ToList();
+        var sections = OptionsTypes.All;
         Assert.True(sections.Count >= 20, $"found only {sections.Count} options classes: has the Section convention changed?");
 
         var keys = sections.SelectMany(s => Keys(s.Section, s.Type)).ToList();
@@ -21,17 +22,21 @@ public sealed class ConfigurationDocsTests
         Assert.True(missing.Count == 0, $"{missing.Count} of {keys.Count} options are not in docs/configuration.md:\n" + string.Join("\n", missing));
     }
 
-    // Classes of the server's assemblies with a public constant string Section under "Maas".
-    private static IEnumerable<(string Section, Type Type)> OptionsClasses() =>
-        typeof(Maas.Server.Hosting.MaasOptions).Assembly.GetReferencedAssemblies()
-            .Where(name => name.Name!.StartsWith("Maas.", StringComparison.Ordinal))
-            .Select(Assembly.Load)
-            .Append(typeof(Maas.Server.Hosting.MaasOptions).Assembly)
-            .Distinct()
-            .SelectMany(assembly => assembly.GetTypes())
-            .Select(type => (Type: type, Field: type.GetField("Section", BindingFlags.Public | BindingFlags.Static)))
-            .Where(t => t.Field is { IsLiteral: true } && t.Field.GetRawConstantValue() is string s && s.StartsWith("Maas", StringComparison.Ordinal))
-            .Select(t => ((string)t.Field!.GetRawConstantValue()!, t.Type));
+    // A [Range] with int bounds converts the value to int to compare it: on a floating-point option, a value past
+    // int's range then throws instead of failing validation. Such options take double bounds.
+    [Fact]
+    public void Floating_point_options_have_floating_point_ranges()
+    {
+        var wrong = OptionsTypes.All
+            .SelectMany(t => t.Type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => (t.Section, Property: p)))
+            .Where(p => (Nullable.GetUnderlyingType(p.Property.PropertyType) ?? p.Property.PropertyType) is var type
+                && (type == typeof(double) || type == typeof(float) || type == typeof(decimal)))
+            .Where(p => p.Property.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>() is { OperandType: var operand } && operand == typeof(int))
+            .Select(p => $"{p.Section}:{p.Property.Name}")
+            .ToList();
+
+        Assert.True(wrong.Count == 0, "floating-point options with int [Range] bounds:\n" + string.Join("\n", wrong));
+    }
 
     private static IEnumerable<string> Keys(string prefix, Type type)
     {
