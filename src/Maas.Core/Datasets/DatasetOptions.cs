@@ -109,9 +109,10 @@ public sealed class DatasetOptions
             errors.Add($"{Section}:MaxPreviewRows must be between 1 and 100000, not {MaxPreviewRows}");
         }
 
-        if (UploadSessionTtlHours <= 0)
+        const double maxTtl = Registry.RegistryOptions.MaxUploadSessionTtlHours;
+        if (!(UploadSessionTtlHours is > 0 and <= maxTtl))
         {
-            errors.Add($"{Section}:UploadSessionTtlHours must be positive, not {UploadSessionTtlHours}");
+            errors.Add($"{Section}:UploadSessionTtlHours must be more than 0 and at most {maxTtl} (a year), not {UploadSessionTtlHours}");
         }
 
         if (MaxUploadSessionsPerTenant is < 1 or > 100_000)

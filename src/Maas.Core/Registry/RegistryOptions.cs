@@ -12,6 +12,9 @@ public sealed class RegistryOptions
     /// <summary>How long an unfinished resumable upload is kept, in hours.</summary>
     public double UploadSessionTtlHours { get; set; } = 24;
 
+    /// <summary>The longest an unfinished upload may be kept (a year), for models and datasets alike.</summary>
+    public const double MaxUploadSessionTtlHours = 8_760;
+
     /// <summary>
     /// How often expired resumable uploads (of models and of datasets) are removed, their staged bytes with them, in
     /// milliseconds.
@@ -79,9 +82,9 @@ public sealed class RegistryOptions
             errors.Add($"{Section}:MaxUploadBytes must be at least 1, not {MaxUploadBytes}");
         }
 
-        if (UploadSessionTtlHours <= 0)
+        if (!(UploadSessionTtlHours is > 0 and <= MaxUploadSessionTtlHours))
         {
-            errors.Add($"{Section}:UploadSessionTtlHours must be positive");
+            errors.Add($"{Section}:UploadSessionTtlHours must be more than 0 and at most {MaxUploadSessionTtlHours} (a year), not {UploadSessionTtlHours}");
         }
 
         if (UploadSessionSweepMs is < 100 or > 86_400_000)
@@ -124,9 +127,9 @@ public sealed class RegistryOptions
             errors.Add($"{Section}:ImportMaxAttempts must be at least 1");
         }
 
-        if (ImportStallTimeoutSeconds <= 0)
+        if (!(ImportStallTimeoutSeconds is > 0 and <= 86_400))
         {
-            errors.Add($"{Section}:ImportStallTimeoutSeconds must be positive");
+            errors.Add($"{Section}:ImportStallTimeoutSeconds must be more than 0 and at most 86400 (a day), not {ImportStallTimeoutSeconds}");
         }
 
         if (!Uri.TryCreate(HuggingFaceEndpoint, UriKind.Absolute, out var hub) || (hub.Scheme != Uri.UriSchemeHttp && hub.Scheme != Uri.UriSchemeHttps))

@@ -29,6 +29,8 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
     [InlineData("Maas:Auth:AdminKeyFile", "/", "Maas:Auth:AdminKeyFile '/' cannot be written: it is a folder")]
     [InlineData("Maas:Auth:KeyCacheSeconds", "99999999999999999999", "The field KeyCacheSeconds must be between 0 and 86400")]
+    [InlineData("Maas:Registry:UploadSessionTtlHours", "99999999999999999999", "Maas:Registry:UploadSessionTtlHours must be more than 0 and at most 8760 (a year), not ")]
+    [InlineData("Maas:Datasets:UploadSessionTtlHours", "0", "Maas:Datasets:UploadSessionTtlHours must be more than 0 and at most 8760 (a year), not 0")]
     [InlineData("Maas:Auth:TrustedProxies", "10.0.0.5",
         "Maas:Auth:TrustedProxies is a list: give its entries as Maas:Auth:TrustedProxies:0, Maas:Auth:TrustedProxies:1, ... (MAAS_Maas__Auth__TrustedProxies__0, ...)")]
     [InlineData("Maas:Inference:GrpcUrl", "8081", "Maas:Inference:GrpcUrl must be empty (gRPC off) or an http:// or https:// address such as http://127.0.0.1:8081")]
