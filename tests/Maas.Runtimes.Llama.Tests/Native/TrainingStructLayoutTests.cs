@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Maas.Runtimes.Llama.Native;
+using Maas.Testing;
 
 namespace Maas.Runtimes.Llama.Tests.Native;
 
@@ -15,7 +14,7 @@ public sealed class TrainingStructLayoutTests
     {
         // n_ctx_train 0, (4 padding) param_filter 8, param_filter_ud 16, get_opt_pars 24, get_opt_pars_ud 32,
         // optimizer_type 40, size 44 rounded up to 8 = 48.
-        AssertLayout<LlamaOptParams>(48, new()
+        NativeLayout.AssertMatches<LlamaOptParams>(48, new()
         {
             [nameof(LlamaOptParams.NCtxTrain)] = 0,
             [nameof(LlamaOptParams.ParamFilter)] = 8,
@@ -30,7 +29,7 @@ public sealed class TrainingStructLayoutTests
     public void Optimizer_params_match_ggml_opt_h()
     {
         // adamw { alpha, beta1, beta2, eps, wd } 0..16, sgd { alpha, wd } 20..24: seven floats, 28 bytes.
-        AssertLayout<GgmlOptOptimizerParams>(28, new()
+        NativeLayout.AssertMatches<GgmlOptOptimizerParams>(28, new()
         {
             [nameof(GgmlOptOptimizerParams.AdamWAlpha)] = 0,
             [nameof(GgmlOptOptimizerParams.AdamWBeta1)] = 4,
@@ -54,18 +53,5 @@ public sealed class TrainingStructLayoutTests
         Assert.Equal(0f, p.AdamWWeightDecay);
         Assert.Equal(1e-3f, p.SgdAlpha);
         Assert.Equal(0f, p.SgdWeightDecay);
-    }
-
-    private static void AssertLayout<T>(int size, Dictionary<string, int> offsets)
-        where T : struct
-    {
-        Assert.Equal(size, Marshal.SizeOf<T>());
-        Assert.Equal(size, Unsafe.SizeOf<T>());
-        var fields = typeof(T).GetFields().Select(f => f.Name).ToList();
-        Assert.Equal(fields, offsets.Keys);
-        foreach (var (field, offset) in offsets)
-        {
-            Assert.True(offset == (int)Marshal.OffsetOf<T>(field), $"{typeof(T).Name}.{field}: expected offset {offset}, got {Marshal.OffsetOf<T>(field)}");
-        }
     }
 }
