@@ -1,5 +1,4 @@
 using System.Collections;
-using System.Reflection;
 
 namespace Maas.Server.Hosting;
 
@@ -19,32 +18,11 @@ internal static class ListSettingsCheck
                 "not one value")
             .ToList();
 
-    // The keys of collection-valued properties of every options class.
+    // The keys of collection-valued settings.
     private static IReadOnlyList<string> FindListKeys() =>
-        OptionsTypes.All.SelectMany(t => Lists(t.Section, t.Type, depth: 0)).Distinct(StringComparer.Ordinal).ToList();
-
-    private static IEnumerable<string> Lists(string prefix, Type type, int depth)
-    {
-        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0))
-        {
-            var valueType = property.PropertyType;
-            if (valueType == typeof(string) || valueType.IsValueType || depth > 4)
-            {
-                continue;
-            }
-
-            var key = $"{prefix}:{property.Name}";
-            if (typeof(IEnumerable).IsAssignableFrom(valueType))
-            {
-                yield return key;
-            }
-            else if (property.SetMethod is { IsPublic: true })
-            {
-                foreach (var inner in Lists(key, valueType, depth + 1))
-                {
-                    yield return inner;
-                }
-            }
-        }
-    }
+        OptionsTypes.Settings()
+            .Where(s => s.Property.PropertyType != typeof(string) && typeof(IEnumerable).IsAssignableFrom(s.Property.PropertyType))
+            .Select(s => s.Key)
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
 }

@@ -1,3 +1,4 @@
+using System.Collections;
 using System.Reflection;
 
 namespace Maas.Server.Hosting;
@@ -9,6 +10,37 @@ internal static class OptionsTypes
 
     /// <summary>Each options class with the configuration section it binds from.</summary>
     public static IReadOnlyList<(string Section, Type Type)> All => Found.Value;
+
+    /// <summary>
+    /// Every setting the options classes bind: its key and property. A property holding an object (not a string or a
+    /// collection) stands for its own properties, one key further down.
+    /// </summary>
+    public static IEnumerable<(string Key, PropertyInfo Property)> Settings() => All.SelectMany(t => Settings(t.Section, t.Type, depth: 0));
+
+    private static IEnumerable<(string Key, PropertyInfo Property)> Settings(string prefix, Type type, int depth)
+    {
+        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.SetMethod is not { IsPublic: true } || property.GetIndexParameters().Length > 0)
+            {
+                continue;
+            }
+
+            var key = $"{prefix}:{property.Name}";
+            var valueType = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (valueType.IsClass && valueType != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(valueType) && depth < 4)
+            {
+                foreach (var inner in Settings(key, valueType, depth + 1))
+                {
+                    yield return inner;
+                }
+            }
+            else
+            {
+                yield return (key, property);
+            }
+        }
+    }
 
     private static IReadOnlyList<(string Section, Type Type)> Find()
     {

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Reflection;
 using Maas.Server.Hosting;
 using Maas.Testing;
@@ -16,7 +15,7 @@ public sealed class ConfigurationDocsTests
         var sections = OptionsTypes.All;
         Assert.True(sections.Count >= 20, $"found only {sections.Count} options classes: has the Section convention changed?");
 
-        var keys = sections.SelectMany(s => Keys(s.Section, s.Type)).ToList();
+        var keys = OptionsTypes.Settings().Select(s => s.Key).ToList();
         var missing = keys.Where(key => !docs.Contains($"`{key}`", StringComparison.Ordinal)).ToList();
 
         Assert.True(missing.Count == 0, $"{missing.Count} of {keys.Count} options are not in docs/configuration.md:\n" + string.Join("\n", missing));
@@ -36,30 +35,5 @@ public sealed class ConfigurationDocsTests
             .ToList();
 
         Assert.True(wrong.Count == 0, "floating-point options with int [Range] bounds:\n" + string.Join("\n", wrong));
-    }
-
-    private static IEnumerable<string> Keys(string prefix, Type type)
-    {
-        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
-        {
-            if (property.SetMethod is not { IsPublic: true } || property.GetIndexParameters().Length > 0)
-            {
-                continue;
-            }
-
-            var key = $"{prefix}:{property.Name}";
-            var valueType = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            if (valueType.IsClass && valueType != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(valueType))
-            {
-                foreach (var inner in Keys(key, valueType))
-                {
-                    yield return inner;
-                }
-            }
-            else
-            {
-                yield return key;
-            }
-        }
     }
 }
