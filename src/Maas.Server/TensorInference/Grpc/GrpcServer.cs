@@ -40,10 +40,7 @@ internal sealed class GrpcServer(
             url = "http://127.0.0.1:0";
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-        {
-            throw new InvalidOperationException($"Maas:Inference:GrpcUrl '{url}' must be an http:// or https:// address such as {InferenceOptions.DefaultGrpcUrl}");
-        }
+        var uri = new Uri(url, UriKind.Absolute); // an http(s) address: checked with the options at start-up (GrpcUrlIsValid)
 
         var certificate = uri.Scheme == Uri.UriSchemeHttps ? LoadCertificate(options.Value) : null;
 
